@@ -1,0 +1,1 @@
+"""Pure arena logic: pair sampling, battle states, identity-leak detection, moderation, limits."""

@@ -1,0 +1,61 @@
+"""The one settings object. Every knob reads from ``ARENA_*`` environment variables.
+
+Apps and commands receive a ``Settings`` instance instead of reading the environment
+themselves, so tests can build as many differently configured apps as they like.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ARENA_", env_file=None, extra="ignore")
+
+    # Where things live.
+    data_dir: Path = Field(default=Path("arena-data"), description="SQLite file, images, artifacts.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; defaults to a SQLite file under data_dir.",
+    )
+    config_path: Path | None = Field(
+        default=None, description="Model registry YAML; defaults to ./arena.yaml when present."
+    )
+
+    # Network.
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # Upstream calls.
+    request_timeout_s: float = Field(default=600.0, description="Whole-request upstream limit.")
+    connect_timeout_s: float = 10.0
+    first_token_timeout_s: float = Field(default=120.0, description="Limit to the first byte.")
+    stream_idle_timeout_s: float = Field(default=60.0, description="Limit between stream chunks.")
+    max_request_bytes: int = 10 * 1024 * 1024
+
+    # Workers.
+    heartbeat_interval_s: float = 15.0
+    heartbeat_expiry_s: float = 45.0
+    dispatch_policy: str = Field(default="shortest_queue", pattern="^(shortest_queue|weighted_random)$")
+
+    # Security.
+    secret_key: str | None = Field(
+        default=None, description="Signs sessions and salts hashed IPs; generated under data_dir."
+    )
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    def resolved_database_url(self) -> str:
+        """The database URL to use: the configured one or the SQLite file under data_dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'arena.db').resolve()}"
+
+    def resolved_config_path(self) -> Path | None:
+        """The model registry file: the configured path, else ./arena.yaml if it exists."""
+        if self.config_path is not None:
+            return self.config_path
+        default = Path("arena.yaml")
+        return default if default.exists() else None

@@ -1,0 +1,1 @@
+"""LLM-as-a-judge: MT-Bench and Arena-Hard style automatic evaluation."""

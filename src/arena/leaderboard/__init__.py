@@ -1,0 +1,1 @@
+"""Battles table → leaderboard tables, filters, categories, matrices, plots and artifacts."""

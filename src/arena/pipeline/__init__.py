@@ -1,0 +1,1 @@
+"""Votes and logs → clean battles: dedup, language, categories, anomalous users, export."""

@@ -1,0 +1,1 @@
+"""Pure rating math on arrays: Elo, Bradley–Terry, intervals, style control, ranks."""

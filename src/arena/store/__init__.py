@@ -1,0 +1,1 @@
+"""Durable state: SQLAlchemy models, Alembic migrations, queries and exports."""

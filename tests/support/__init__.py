@@ -1,0 +1,1 @@
+"""Shared test helpers: stand-in upstream servers, tiny models, server runners."""
