@@ -1,0 +1,98 @@
+"""Image files under the data dir, named by content hash, with their database record.
+
+Bytes are checked with Pillow (a real decode, not a file-extension guess) before anything is
+written; files are written atomically so a crash never leaves a half-written image behind a
+committed record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from pathlib import Path
+
+from arena.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from arena.store.battles_repo import ImageInfo, get_image, save_image_record
+from arena.store.db import Database
+
+IMAGE_DIR = "images"
+MIME_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_PIXELS = 40_000_000
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _inspect(data: bytes, max_pixels: int) -> tuple[str, int, int]:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            fmt, (width, height) = image.format, image.size
+            if width * height > max_pixels:
+                raise PayloadTooLarge(f"image has {width}x{height} pixels; limit {max_pixels}")
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise UnsupportedMediaType(f"not a readable image: {e}") from e
+    except Image.DecompressionBombError as e:
+        raise PayloadTooLarge(str(e)) from e
+    if fmt not in MIME_TYPES:
+        raise UnsupportedMediaType(f"image format {fmt!r} is not accepted; use PNG/JPEG/WebP/GIF")
+    return MIME_TYPES[fmt], width, height
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def store_image_bytes(
+    db: Database,
+    data_dir: Path,
+    data: bytes,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> ImageInfo:
+    """Validate, write (once per content) and record an image; returns its record."""
+    if not data:
+        raise BadRequest("empty image")
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(f"image is {len(data)} bytes; limit {max_bytes}")
+    digest = content_hash(data)
+    existing = get_image(db, digest)
+    if existing is not None and (Path(data_dir) / existing.storage_path).exists():
+        return existing
+    mime_type, width, height = _inspect(data, max_pixels)
+    relative = Path(IMAGE_DIR) / digest[:2] / f"{digest}.{EXTENSIONS[mime_type]}"
+    target = Path(data_dir) / relative
+    if not target.exists():
+        _write_atomically(target, data)
+    return save_image_record(
+        db,
+        content_hash=digest,
+        mime_type=mime_type,
+        width=width,
+        height=height,
+        byte_size=len(data),
+        storage_path=relative.as_posix(),
+    )
+
+
+def image_path(data_dir: Path, image: ImageInfo) -> Path:
+    """Where an image's bytes live."""
+    return Path(data_dir) / image.storage_path

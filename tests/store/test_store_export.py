@@ -1,0 +1,240 @@
+"""Export of voted battles in the public clean-battle layout: JSON Lines and Parquet, the
+winner mapping, conv_metadata, the leak filter and the CLI."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from arena.cli import app
+from arena.pipeline.markdown_stats import approx_token_count, markdown_counts
+from arena.store import battles_repo as repo
+from arena.store.export import clean_battles, export_battles
+
+T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+ANSWER_A1 = "# Title\n\nSome **bold** and __more__.\n\n- one\n- two\n"
+ANSWER_A2_OLD = "first try, regenerated away"
+ANSWER_A2 = "1. first\n2. second\n\n```python\n# not a header\n```\n"
+ANSWER_B1 = "Plain answer."
+ANSWER_B2 = "## Sub\n\n* item\n"
+COLUMNS = {
+    "question_id",
+    "model_a",
+    "model_b",
+    "winner",
+    "judge",
+    "turn",
+    "anony",
+    "language",
+    "tstamp",
+    "conversation_a",
+    "conversation_b",
+    "conv_metadata",
+    "leaked",
+    "moderation_flagged",
+}
+
+
+def _two_model_battle(db, *, mode="battle", vote=None, leaked=False, ip_hash="iphash", at=T0):
+    b = repo.create_battle(db, mode=mode, model_a="alpha", model_b="beta", now=at)
+    for conv in (b.conversation_a_id, b.conversation_b_id):
+        repo.add_message(db, conv, role="user", content="Hello there")
+    repo.add_message(db, b.conversation_a_id, role="assistant", content="hi a")
+    repo.add_message(db, b.conversation_b_id, role="assistant", content="hi b")
+    if leaked:
+        repo.update_battle(db, b.id, leaked=True, leak_reason="named itself")
+    if vote:
+        repo.record_vote(db, b.id, vote, ip_hash=ip_hash, now=at + timedelta(seconds=5))
+    return b
+
+
+@pytest.fixture
+def filled(db):
+    """A database with battles of every kind; returns the ids that matter."""
+    s = repo.create_session(db, ttl_s=3600)
+    rich = repo.create_battle(db, mode="battle", model_a="alpha", model_b="beta", session_id=s.id)
+    a, b = rich.conversation_a_id, rich.conversation_b_id
+    for conv in (a, b):
+        repo.add_message(db, conv, role="user", content="Explain lists please")
+    repo.add_message(
+        db, a, role="assistant", content=ANSWER_A1, prompt_tokens=7, completion_tokens=40
+    )
+    repo.add_message(db, b, role="assistant", content=ANSWER_B1)  # no usage recorded
+    for conv in (a, b):
+        repo.add_message(db, conv, role="user", content="And numbered ones?")
+    repo.add_message(db, a, role="assistant", content=ANSWER_A2_OLD, completion_tokens=5)
+    repo.add_message(
+        db, a, role="assistant", content=ANSWER_A2, prompt_tokens=60, completion_tokens=20
+    )
+    repo.add_message(db, b, role="assistant", content=ANSWER_B2)
+    repo.record_vote(db, rich.id, "a", session_id=s.id, ip_hash=None, now=T0)
+
+    ids = {
+        "rich": rich.id,
+        "b": _two_model_battle(db, vote="b", at=T0 + timedelta(minutes=1)).id,
+        "tie": _two_model_battle(db, vote="tie", leaked=True, at=T0 + timedelta(minutes=2)).id,
+        "bothbad": _two_model_battle(
+            db, mode="side_by_side", vote="bothbad", at=T0 + timedelta(minutes=3)
+        ).id,
+        "unvoted": _two_model_battle(db).id,
+    }
+    direct = repo.create_battle(db, mode="direct", model_a="alpha")
+    repo.add_message(db, direct.conversation_a_id, role="user", content="q")
+    answer = repo.add_message(db, direct.conversation_a_id, role="assistant", content="a")
+    repo.record_vote(db, direct.id, "upvote", message_id=answer.id)
+    ids["session"] = s.id
+    return ids
+
+
+def test_clean_battles_layout(db, filled) -> None:
+    rows = clean_battles(db)
+    assert [r["question_id"] for r in rows] == [
+        filled["rich"],
+        filled["b"],
+        filled["tie"],
+        filled["bothbad"],
+    ]
+    assert all(set(r) == COLUMNS for r in rows)
+    assert [r["winner"] for r in rows] == ["model_a", "model_b", "tie", "tie (bothbad)"]
+    assert [r["anony"] for r in rows] == [True, True, True, False]
+    assert [r["leaked"] for r in rows] == [False, False, True, False]
+    assert {r["language"] for r in rows} == {"unknown"}
+    assert rows[0]["tstamp"] == T0.timestamp()
+    assert rows[0]["judge"] == f"arena_user_{filled['session']}"
+    assert rows[1]["judge"] == "arena_user_iphash"
+
+    rich = rows[0]
+    assert (rich["model_a"], rich["model_b"], rich["turn"]) == ("alpha", "beta", 2)
+    assert rich["conversation_a"] == [
+        {"role": "user", "content": "Explain lists please"},
+        {"role": "assistant", "content": ANSWER_A1},
+        {"role": "user", "content": "And numbered ones?"},
+        {"role": "assistant", "content": ANSWER_A2},  # the regenerated answer, not the old one
+    ]
+    assert [m["content"] for m in rich["conversation_b"]][1::2] == [ANSWER_B1, ANSWER_B2]
+
+    meta = rich["conv_metadata"]
+    user_tokens = approx_token_count("Explain lists please") + approx_token_count(
+        "And numbered ones?"
+    )
+    assert meta["sum_user_tokens"] == user_tokens
+    assert meta["sum_assistant_a_tokens"] == 40 + 20  # recorded usage wins
+    approx_b = approx_token_count(ANSWER_B1) + approx_token_count(ANSWER_B2)
+    assert meta["sum_assistant_b_tokens"] == approx_b
+    assert meta["context_a_tokens"] == 60  # the upstream's prompt size for the last answer
+    assert meta["context_b_tokens"] == user_tokens + approx_token_count(ANSWER_B1)
+    assert meta["turns"] == 2
+
+    a1, a2 = markdown_counts(ANSWER_A1), markdown_counts(ANSWER_A2)
+    assert meta["header_count_a"] == {"h1": 1, "h2": 0, "h3": 0, "h4": 0, "h5": 0, "h6": 0}
+    assert meta["bold_count_a"] == {"**": 1, "__": 1}
+    assert meta["list_count_a"] == {"ordered": 2, "unordered": 2}
+    assert a1["list_count"]["unordered"] + a2["list_count"]["unordered"] == 2
+    assert meta["header_count_b"]["h2"] == 1 and meta["list_count_b"]["unordered"] == 1
+
+    assert [r["question_id"] for r in clean_battles(db, anony_only=True)] == [
+        filled["rich"],
+        filled["b"],
+        filled["tie"],
+    ]
+    assert filled["tie"] not in {r["question_id"] for r in clean_battles(db, include_leaked=False)}
+
+
+def test_jsonl_and_parquet_round_trip(db, filled, tmp_path) -> None:
+    expected = clean_battles(db, include_leaked=False)
+    assert len(expected) == 3
+
+    assert export_battles(db, tmp_path / "b.jsonl", fmt="jsonl") == 3
+    lines = (tmp_path / "b.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == expected
+
+    assert export_battles(db, tmp_path / "b.parquet", fmt="parquet") == 3
+    frame = pl.read_parquet(tmp_path / "b.parquet")
+    assert set(frame.columns) == COLUMNS
+    assert frame.to_dicts() == expected
+    assert frame["winner"].to_list() == ["model_a", "model_b", "tie (bothbad)"]
+    table = pq.read_table(tmp_path / "b.parquet")
+    assert table.num_rows == 3 and str(table.schema.field("tstamp").type) == "double"
+
+    assert export_battles(db, tmp_path / "all.parquet", fmt="parquet", include_leaked=True) == 4
+    leaked = pl.read_parquet(tmp_path / "all.parquet").filter(pl.col("leaked"))
+    assert leaked["question_id"].to_list() == [filled["tie"]]
+
+
+def test_empty_export_keeps_columns(db, tmp_path) -> None:
+    assert export_battles(db, tmp_path / "e.parquet", fmt="parquet") == 0
+    frame = pl.read_parquet(tmp_path / "e.parquet")
+    assert frame.height == 0 and set(frame.columns) == COLUMNS
+    assert export_battles(db, tmp_path / "e.jsonl", fmt="jsonl") == 0
+    assert (tmp_path / "e.jsonl").read_text() == ""
+    with pytest.raises(ValueError):
+        export_battles(db, tmp_path / "e.csv", fmt="csv")
+    assert not (tmp_path / "e.csv").exists()
+
+
+def test_leaderboard_reads_the_export(db, filled, tmp_path) -> None:
+    from arena.leaderboard.battle_table import load_battles
+
+    export_battles(db, tmp_path / "b.parquet", fmt="parquet", include_leaked=True)
+    export_battles(db, tmp_path / "b.jsonl", fmt="jsonl", include_leaked=True)
+    for path in (tmp_path / "b.parquet", tmp_path / "b.jsonl"):
+        loaded = load_battles(path)
+        assert loaded.count == 4
+        assert loaded.frame["leaked"].to_list() == [False, False, True, False]
+
+
+def test_cli_export_and_upgrade(database_url, tmp_path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["db", "upgrade", "--database-url", database_url])
+    assert result.exit_code == 0, result.output
+    assert "revision" in result.output
+    from arena.store.db import Database
+
+    db = Database(database_url)
+    try:
+        from sqlalchemy import text
+
+        from arena.store.models import Base
+
+        if db.engine.dialect.name == "postgresql":  # shared database: start empty
+            names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+            with db.engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        _two_model_battle(db, vote="a")
+        _two_model_battle(db, vote="tie", leaked=True)
+    finally:
+        db.dispose()
+
+    out = tmp_path / "out" / "battles.parquet"
+    args = ["export", "battles", "--format", "parquet", "--out", str(out)]
+    result = runner.invoke(app, [*args, "--database-url", database_url])
+    assert result.exit_code == 0, result.output
+    assert "wrote 1 battles" in result.output
+    assert pl.read_parquet(out)["winner"].to_list() == ["model_a"]
+    result = runner.invoke(app, [*args, "--database-url", database_url, "--include-leaked"])
+    assert result.exit_code == 0, result.output
+    assert sorted(pl.read_parquet(out)["winner"].to_list()) == ["model_a", "tie"]
+
+
+def test_cli_export_refuses_missing_or_unmigrated_database(tmp_path) -> None:
+    runner = CliRunner()
+    missing = f"sqlite:///{tmp_path / 'nope.db'}"
+    out = str(tmp_path / "x.jsonl")
+    result = runner.invoke(app, ["export", "battles", "--out", out, "--database-url", missing])
+    assert result.exit_code == 1 and "no database file" in result.output
+    assert not (tmp_path / "nope.db").exists()
+
+    from arena.store.db import Database
+
+    blank = f"sqlite:///{tmp_path / 'blank.db'}"
+    with Database(blank).engine.connect():
+        pass
+    result = runner.invoke(app, ["export", "battles", "--out", out, "--database-url", blank])
+    assert result.exit_code == 1 and "arena db upgrade" in result.output
+    result = runner.invoke(app, ["export", "battles", "--out", out, "--format", "csv"])
+    assert result.exit_code == 2
