@@ -84,5 +84,5 @@ class Provider(ABC):
         """Cheap liveness probe; False puts the model in outage for the arena sampler."""
         return True
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 (optional hook, default does nothing)
         """Release clients and background resources."""

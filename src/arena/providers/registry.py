@@ -1,7 +1,16 @@
 """The model registry file (YAML): which models exist, how to reach them, how the arena uses them.
 
 Validated once at start; every bad field is reported with its path so a user can fix the
-file in one go. ``build_providers`` turns the validated specs into ``Provider`` objects.
+file in one go. ``build_providers`` turns the validated specs into ``Provider`` objects;
+``default_registry`` is what ``arena serve`` uses when no file is configured (built-in demo
+models, plus the models of an Ollama server answering on 127.0.0.1:11434);
+``registry_for(settings)`` picks between the two.
+
+Per-kind notes: OpenAI-compatible kinds merge ``params`` into each request (fields the
+client left out); ``demo`` reads ``params.style`` (plain, lists, bold, mixed) and
+``params.tokens_per_s``; ``local`` loads ``model_path`` on ``device``; ``workers`` models
+are served by registered ``arena worker`` processes, so ``build_providers`` leaves them to
+the gateway's worker pool.
 
 Example::
 
@@ -22,6 +31,7 @@ Example::
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,6 +47,11 @@ OPENAI_COMPATIBLE_DEFAULTS: dict[str, str | None] = {
     "tgi": "http://127.0.0.1:8080/v1",
     "llamacpp": "http://127.0.0.1:8080/v1",
     "ollama": "http://127.0.0.1:11434/v1",
+}
+# Hosted APIs with their own wire format, and where they live.
+HOSTED_API_DEFAULTS: dict[str, str] = {
+    "anthropic": "https://api.anthropic.com",
+    "gemini": "https://generativelanguage.googleapis.com",
 }
 ProviderKind = Literal[
     "openai",
@@ -97,12 +112,25 @@ class ModelSpec(BaseModel):
             raise ValueError("must start with http:// or https://")
         return v.rstrip("/") if v else v
 
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, v: str) -> str:
+        if v in ("auto", "cpu", "mps") or re.fullmatch(r"cuda(:\d+)?", v):
+            return v
+        raise ValueError("must be auto, cpu, cuda, cuda:N or mps")
+
     @model_validator(mode="after")
     def _provider_needs(self) -> ModelSpec:
         if self.provider == "local" and not self.model_path:
             raise ValueError("provider 'local' needs model_path (a directory or hub id)")
         if self.provider == "openai_compatible" and not self.base_url:
             raise ValueError("provider 'openai_compatible' needs base_url")
+        hosted_default = self.provider in HOSTED_API_DEFAULTS or self.provider == "openai"
+        if hosted_default and not self.base_url and not self.api_key_env:
+            raise ValueError(
+                f"provider {self.provider!r} at its public API needs api_key_env "
+                "(the environment variable holding the key)"
+            )
         return self
 
     @property
@@ -113,7 +141,9 @@ class ModelSpec(BaseModel):
     def resolved_base_url(self) -> str | None:
         if self.base_url:
             return self.base_url
-        return OPENAI_COMPATIBLE_DEFAULTS.get(self.provider)
+        return OPENAI_COMPATIBLE_DEFAULTS.get(self.provider) or HOSTED_API_DEFAULTS.get(
+            self.provider
+        )
 
     def api_key(self) -> str | None:
         """The key from the named environment variable (read at call time, never stored)."""
@@ -178,3 +208,169 @@ def load_registry(path: str | Path) -> RegistryFile:
     except yaml.YAMLError as e:
         raise RegistryError(f"{path} is not valid YAML: {e}") from None
     return parse_registry(doc, str(path))
+
+
+# ---------------------------------------------------------------- building providers
+
+
+def build_providers(registry: RegistryFile, settings: Any = None) -> dict[str, Any]:
+    """One ``Provider`` per model of the registry, keyed by public model name.
+
+    ``workers`` models are skipped: registered workers serve them. Providers own HTTP
+    clients or loaded models; close them with ``await provider.aclose()``.
+    """
+    providers: dict[str, Any] = {}
+    for spec in registry.models:
+        if spec.provider == "workers":
+            continue
+        providers[spec.name] = build_provider(spec, settings)
+    return providers
+
+
+def build_provider(spec: ModelSpec, settings: Any = None) -> Any:
+    from arena.providers.upstream_http import Timeouts
+
+    timeouts = Timeouts.from_settings(settings, spec.timeout_s)
+    capabilities = frozenset(spec.capabilities)
+    if spec.provider in OPENAI_COMPATIBLE_DEFAULTS:
+        from arena.providers.openai_compat import OpenAICompatProvider
+
+        base_url = spec.resolved_base_url
+        assert base_url is not None  # the validator guarantees it
+        return OpenAICompatProvider(
+            base_url=base_url,
+            upstream_model=spec.upstream_name,
+            kind=spec.provider,
+            api_key_env=spec.api_key_env,
+            timeouts=timeouts,
+            params=spec.params,
+            capabilities=capabilities,
+        )
+    if spec.provider == "anthropic":
+        from arena.providers.anthropic import AnthropicProvider
+
+        return AnthropicProvider(
+            base_url=spec.resolved_base_url or HOSTED_API_DEFAULTS["anthropic"],
+            upstream_model=spec.upstream_name,
+            api_key_env=spec.api_key_env,
+            timeouts=timeouts,
+            params=spec.params,
+            capabilities=capabilities,
+        )
+    if spec.provider == "gemini":
+        from arena.providers.gemini import GeminiProvider
+
+        return GeminiProvider(
+            base_url=spec.resolved_base_url or HOSTED_API_DEFAULTS["gemini"],
+            upstream_model=spec.upstream_name,
+            api_key_env=spec.api_key_env,
+            timeouts=timeouts,
+            params=spec.params,
+            capabilities=capabilities,
+        )
+    if spec.provider == "local":
+        from arena.providers.local import LocalProvider
+
+        assert spec.model_path is not None
+        return LocalProvider(
+            spec.model_path,
+            name=spec.name,
+            device=spec.device,
+            max_concurrency=spec.max_concurrency,
+            params=spec.params,
+            capabilities=capabilities,
+        )
+    if spec.provider == "demo":
+        from arena.providers.demo import DemoProvider
+
+        params = dict(spec.params)
+        style = params.pop("style", "mixed")
+        tokens_per_s = float(params.pop("tokens_per_s", 30.0))
+        try:
+            return DemoProvider(
+                spec.name,
+                style=style,
+                tokens_per_s=tokens_per_s,
+                params=params,
+                capabilities=capabilities | {"completions", "embeddings"},
+            )
+        except ValueError as e:
+            raise RegistryError(f"model {spec.name!r}: {e}") from None
+    raise RegistryError(f"model {spec.name!r}: no adapter for provider {spec.provider!r}")
+
+
+# ---------------------------------------------------------------- the built-in default
+
+DEMO_MODELS: tuple[tuple[str, str, list[str]], ...] = (
+    ("demo-aurora", "mixed", ["text"]),
+    ("demo-basalt", "plain", ["text"]),
+    ("demo-cirrus", "lists", ["text"]),
+    ("demo-delta", "bold", ["text", "vision"]),
+)
+OLLAMA_URL = "http://127.0.0.1:11434"
+
+
+def demo_specs() -> list[ModelSpec]:
+    from arena.providers.demo import DEMO_NOTICE
+
+    return [
+        ModelSpec(
+            name=name,
+            provider="demo",
+            params={"style": style},
+            capabilities=caps,  # type: ignore[arg-type]
+            organization="Arena demo",
+            license="Apache-2.0",
+            description=DEMO_NOTICE,
+        )
+        for name, style, caps in DEMO_MODELS
+    ]
+
+
+def probe_ollama(url: str = OLLAMA_URL, *, timeout_s: float = 0.3) -> list[ModelSpec]:
+    """Models of an Ollama server at ``url`` (``GET /api/tags``); [] when none answers."""
+    import httpx
+
+    try:
+        response = httpx.get(f"{url.rstrip('/')}/api/tags", timeout=timeout_s)
+        response.raise_for_status()
+        names = [m["name"] for m in response.json().get("models", []) if m.get("name")]
+    except (httpx.HTTPError, ValueError, TypeError, KeyError, AttributeError):
+        return []
+    specs = []
+    for name in names:
+        try:
+            specs.append(
+                ModelSpec(
+                    name=name,
+                    provider="ollama",
+                    base_url=f"{url.rstrip('/')}/v1",
+                    organization="Ollama (local)",
+                    description=f"Served by the Ollama server at {url}",
+                )
+            )
+        except ValidationError:
+            continue  # a name we cannot use as a public model name
+    return specs
+
+
+def default_registry(
+    settings: Any = None, *, ollama_url: str | None = OLLAMA_URL, probe_timeout_s: float = 0.3
+) -> RegistryFile:
+    """The registry used when none is configured: demo models, plus local Ollama models.
+
+    Pass ``ollama_url=None`` to skip the probe.
+    """
+    specs = demo_specs()
+    if ollama_url:
+        taken = {s.name for s in specs}
+        specs += [
+            s for s in probe_ollama(ollama_url, timeout_s=probe_timeout_s) if s.name not in taken
+        ]
+    return RegistryFile(models=specs)
+
+
+def registry_for(settings: Any) -> RegistryFile:
+    """The configured registry file if there is one, else ``default_registry``."""
+    path = settings.resolved_config_path() if settings is not None else None
+    return load_registry(path) if path is not None else default_registry(settings)
