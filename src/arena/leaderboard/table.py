@@ -1,0 +1,82 @@
+"""The leaderboard result: one row per model, style coefficients and provenance.
+
+Small frozen dataclasses with a JSON-shaped round trip (``to_dict``/``from_dict``), shared by
+the CLI output, the artifacts and the web page. No rating math lives here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    model: str
+    rating: float
+    ci_lower: float
+    ci_upper: float
+    rank_ub: int
+    num_battles: int
+    wins: int = 0
+    losses: int = 0
+    ties: int = 0
+
+    @property
+    def win_rate(self) -> float:
+        """Wins plus half the ties over all battles."""
+        return (self.wins + 0.5 * self.ties) / self.num_battles if self.num_battles else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["win_rate"] = self.win_rate
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelRow:
+        return cls(
+            model=str(data["model"]),
+            rating=float(data["rating"]),
+            ci_lower=float(data["ci_lower"]),
+            ci_upper=float(data["ci_upper"]),
+            rank_ub=int(data["rank_ub"]),
+            num_battles=int(data["num_battles"]),
+            wins=int(data.get("wins", 0)),
+            losses=int(data.get("losses", 0)),
+            ties=int(data.get("ties", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    """Ratings of one (category, style control) pair, sorted by rating, best first."""
+
+    category: str
+    style_control: bool
+    models: tuple[ModelRow, ...]
+    style_coefficients: dict[str, dict[str, float]] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "category": self.category,
+            "style_control": self.style_control,
+            "models": [m.to_dict() for m in self.models],
+            "style_coefficients": self.style_coefficients,
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Leaderboard:
+        return cls(
+            category=str(data.get("category", data.get("meta", {}).get("category", "full"))),
+            style_control=bool(
+                data.get("style_control", data.get("meta", {}).get("style_control", False))
+            ),
+            models=tuple(ModelRow.from_dict(m) for m in data["models"]),
+            style_coefficients={
+                k: {kk: float(vv) for kk, vv in v.items()}
+                for k, v in (data.get("style_coefficients") or {}).items()
+            },
+            meta=dict(data.get("meta") or {}),
+        )
