@@ -129,3 +129,17 @@ def test_all_matches_come_in_text_order(detector):
     found = detector.find("Made by OpenAI: I'm ChatGPT (gpt-4o-mini).", ["gpt-4o-mini"])
     assert [m.term for m in found][:2] == ["OpenAI", "ChatGPT"]
     assert [m.start for m in found] == sorted(m.start for m in found)
+
+
+def test_names_in_scripts_without_spaces_are_found():
+    """A registry alias or organization written in Chinese is a term too, matched inside
+    text that has no spaces between words."""
+    spec = ModelSpec(
+        name="qwen2.5-72b", provider="demo", aliases=["通义千问"], organization="阿里巴巴"
+    )
+    detector = IdentityLeakDetector.from_specs([spec])
+    match = detector.first("你好！我是通义千问，一个大型语言模型。")
+    assert match is not None and (match.term, match.kind) == ("通义千问", "alias")
+    assert detector.first("我由阿里巴巴开发。").kind == "organization"
+    assert detector.first("我是一个大型语言模型，很高兴为你服务。") is None
+    assert detector.first("Ich bin Qwen, ein Sprachmodell.").term == "qwen"

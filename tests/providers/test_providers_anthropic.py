@@ -184,9 +184,9 @@ async def test_tools_round_trip(anthropic_upstream):
 async def test_unsupported_options_are_refused_clearly(anthropic_upstream):
     p = provider(anthropic_upstream)
     with pytest.raises(NotSupported, match="n must be 1"):
-        p.stream_chat(chat(n=2))
+        await collect(p.stream_chat(chat(n=2)))
     with pytest.raises(NotSupported, match="logprobs"):
-        p.stream_chat(chat(logprobs=True))
+        await collect(p.stream_chat(chat(logprobs=True)))
     await p.aclose()
 
 
@@ -222,6 +222,7 @@ async def test_error_bodies_become_typed_errors(anthropic_upstream, fault, error
         ("slow_first_token", UpstreamTimeout, "no first token"),
         ("hang", UpstreamTimeout, "no data for"),
         ("malformed", UpstreamError, "malformed"),
+        ("not_object", UpstreamError, "unexpected event"),
         ("drop", UpstreamError, "stream broke"),
         ("no_done", UpstreamError, "without message_stop"),
         ("error_event", UpstreamError, "overloaded_error mid-stream"),

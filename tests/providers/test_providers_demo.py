@@ -91,12 +91,12 @@ async def test_images_tools_and_completions_and_embeddings():
         model="d", messages=[{"role": "user", "content": [{"type": "text", "text": "see"}, image]}]
     )
     with pytest.raises(BadRequest, match="does not accept images"):
-        DemoProvider("demo-a", tokens_per_s=0).stream_chat(request)
+        await answer(DemoProvider("demo-a", tokens_per_s=0), request)
     vision = DemoProvider("demo-v", tokens_per_s=0, capabilities=frozenset({"text", "vision"}))
     text, _ = await answer(vision, request)
     assert text.startswith("I see 1 image. ")
     with pytest.raises(NotSupported):
-        vision.stream_chat(chat(tools=[{"type": "function", "function": {"name": "f"}}]))
+        await answer(vision, chat(tools=[{"type": "function", "function": {"name": "f"}}]))
     completion = [
         d
         async for d in vision.stream_completion(

@@ -111,7 +111,7 @@ async def test_data_url_images_are_inline_and_http_urls_are_refused(gemini_upstr
         "content": [{"type": "image_url", "image_url": {"url": "https://x.org/a.png"}}],
     }
     with pytest.raises(BadRequest, match="only as data: URLs"):
-        p.stream_chat(chat([remote]))
+        await collect(p.stream_chat(chat([remote])))
     await p.aclose()
 
 

@@ -177,3 +177,39 @@ def test_package_imports_without_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("prompt", ["", []])
+async def test_an_empty_completion_prompt_is_a_bad_request(local, prompt):
+    request = CompletionRequest(model="t", prompt=prompt, max_tokens=3)
+    with pytest.raises(BadRequest, match="prompt must not be empty"):
+        async for _ in local.stream_completion(request):
+            pass
+    assert local.running == 0
+
+
+async def test_a_failing_forward_pass_is_an_upstream_error(local, monkeypatch):
+    loaded = await local.load()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(loaded.model, "forward", broken)
+    with pytest.raises(UpstreamError, match="out of memory"):
+        await run(local, chat(max_tokens=5))
+    assert local.running == 0 and not local._semaphore.locked()
+
+
+async def test_a_corrupt_weights_file_is_an_upstream_error(tiny_model_path, tmp_path):
+    import shutil
+
+    from arena.providers.local import LocalProvider
+
+    broken = tmp_path / "broken-model"
+    shutil.copytree(tiny_model_path, broken)
+    for weights in broken.glob("*.safetensors"):
+        weights.write_bytes(b"not a safetensors file")
+    provider = LocalProvider(str(broken), device="cpu")
+    assert await provider.health() is False
+    with pytest.raises(UpstreamError, match="cannot load local model"):
+        await run(provider, chat())

@@ -366,3 +366,17 @@ async def test_one_client_reuses_its_connection(openai_upstream):
     pool = p._client._transport._pool
     assert len(pool.connections) == 1  # keep-alive: three requests, one connection
     await p.aclose()
+
+
+async def test_health_has_one_deadline_for_the_whole_probe(openai_upstream):
+    """An upstream that trickles its answer byte by byte never trips a per-read timeout;
+    the probe must still give up (unhealthy) within its own limit."""
+    openai_upstream.config.fault = "trickle"
+    openai_upstream.config.token_interval_s = 0.2
+    p = provider(
+        openai_upstream, timeouts=Timeouts(connect=1.0, first_token=1.0, idle=1.0, total=1.0)
+    )
+    started = time.monotonic()
+    assert await asyncio.wait_for(p.health(), timeout=5.0) is False
+    assert time.monotonic() - started < 2.0
+    await p.aclose()

@@ -52,6 +52,25 @@ def test_every_bad_field_is_named_with_its_model():
     assert "models[0]" not in message
 
 
+def test_strict_battle_targets_must_name_other_models_of_the_file():
+    def doc(targets, strict=True):
+        arena = {"battle_targets": targets, "strict_targets": strict}
+        return {
+            "models": [
+                {"name": "a", "provider": "demo", "arena": arena},
+                {"name": "b", "provider": "demo"},
+            ]
+        }
+
+    assert parse_registry(doc(["b"])).models[0].arena.battle_targets == ["b"]
+    with pytest.raises(RegistryError, match=r"'a': arena.battle_targets \['bb'\]"):
+        parse_registry(doc(["b", "bb"]))  # a typo: 'a' would never meet 'bb'
+    with pytest.raises(RegistryError, match=r"battle_targets \['a'\]"):
+        parse_registry(doc(["a"], strict=False))  # itself
+    # A plain (non-strict) target outside the file is only a preference that cannot apply.
+    assert parse_registry(doc(["gpt-4o"], strict=False)).models[0].arena.battle_targets
+
+
 def test_duplicate_names_bad_yaml_and_missing_file(tmp_path):
     with pytest.raises(RegistryError, match="'a' appears more than once"):
         parse_registry(

@@ -3,6 +3,7 @@ winner mapping, conv_metadata, the leak filter and the CLI."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -105,7 +106,10 @@ def test_clean_battles_layout(db, filled) -> None:
     assert [r["leaked"] for r in rows] == [False, False, True, False]
     assert {r["language"] for r in rows} == {"unknown"}
     assert rows[0]["tstamp"] == T0.timestamp()
-    assert rows[0]["judge"] == f"arena_user_{filled['session']}"
+    # The session id is the visitor's cookie: only a one-way hash of it may be published.
+    expected = hashlib.sha256(filled["session"].encode()).hexdigest()[:32]
+    assert rows[0]["judge"] == f"arena_user_s{expected}"
+    assert filled["session"] not in json.dumps(rows)
     assert rows[1]["judge"] == "arena_user_iphash"
 
     rich = rows[0]

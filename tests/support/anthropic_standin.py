@@ -213,6 +213,7 @@ def create_app(config: StandinConfig | None = None) -> Starlette:
                 if sent == config.fault_after and fault in (
                     "hang",
                     "malformed",
+                    "not_object",
                     "drop",
                     "no_done",
                     "error_event",
@@ -221,6 +222,8 @@ def create_app(config: StandinConfig | None = None) -> Starlette:
                         await asyncio.sleep(config.hang_s)
                     elif fault == "malformed":
                         yield b'event: content_block_delta\ndata: {"type": "content_bl\n\n'
+                    elif fault == "not_object":  # valid JSON, but not an event object
+                        yield b"event: content_block_delta\ndata: [1, 2]\n\n"
                     elif fault == "error_event":
                         yield _event(
                             "error",

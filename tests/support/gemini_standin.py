@@ -1,12 +1,14 @@
-"""A local server speaking the Gemini API wire format (v1beta REST), with switchable faults.
+"""A local server speaking the Gemini API wire format (REST), with switchable faults.
 
 ``POST /v1beta/models/{model}:generateContent`` (JSON) and
-``POST /v1beta/models/{model}:streamGenerateContent?alt=sse`` (``data: {json}`` events with
-CRLF framing, no end marker: the last chunk carries ``finishReason`` and ``usageMetadata``),
-``GET /v1beta/models/{model}``. Errors are ``{"error": {"code", "message", "status",
-"details"?}}``: 400 INVALID_ARGUMENT (and API_KEY_INVALID), 403 PERMISSION_DENIED,
-404 NOT_FOUND, 429 RESOURCE_EXHAUSTED with a RetryInfo detail, 500 INTERNAL,
-503 UNAVAILABLE. The API key is read from ``x-goog-api-key`` or ``?key=``.
+``POST /v1beta/models/{model}:streamGenerateContent?alt=sse`` (``data: {json}`` events
+with CRLF framing, no end marker: every chunk carries ``usageMetadata`` so far, the last
+one with ``finishReason`` and the answer's token count), ``GET /v1beta/models/{model}``;
+the same under ``/v1`` (the official SDK's default version). Errors are ``{"error":
+{"code", "message", "status", "details"?}}``: 400 INVALID_ARGUMENT (and API_KEY_INVALID),
+403 PERMISSION_DENIED, 404 NOT_FOUND, 429 RESOURCE_EXHAUSTED with a RetryInfo detail,
+500 INTERNAL, 503 UNAVAILABLE. The API key is read from ``x-goog-api-key`` or ``?key=``.
+Checked against Google's own SDK in ``tests/providers/test_providers_gemini_sdk.py``.
 """
 
 from __future__ import annotations
@@ -170,6 +172,8 @@ def create_app(config: StandinConfig | None = None) -> Starlette:
             "totalTokenCount": prompt_tokens + out_tokens,
         }
 
+        prompt_usage = {"promptTokenCount": prompt_tokens, "totalTokenCount": prompt_tokens}
+
         def candidate(
             index: int, parts: list[dict[str, Any]], reason: str | None
         ) -> dict[str, Any]:
@@ -239,8 +243,8 @@ def create_app(config: StandinConfig | None = None) -> Starlette:
                         "modelVersion": model,
                         "responseId": "standin",
                     }
-                    if final:
-                        obj["usageMetadata"] = usage
+                    # Like the hosted API, every chunk reports the usage so far.
+                    obj["usageMetadata"] = usage if final else prompt_usage
                     yield _sse(obj)
                     sent += 1
                 if call is not None or not pieces:
@@ -267,9 +271,14 @@ def create_app(config: StandinConfig | None = None) -> Starlette:
             {"name": f"models/{name}", "displayName": name, "inputTokenLimit": 1048576}
         )
 
+    # The API serves the same resources under both versions; the official SDK defaults to v1.
     return Starlette(
         routes=[
-            Route("/v1beta/models/{target}", generate, methods=["POST"]),
-            Route("/v1beta/models/{target}", model_info, methods=["GET"]),
+            route
+            for version in ("v1beta", "v1")
+            for route in (
+                Route(f"/{version}/models/{{target}}", generate, methods=["POST"]),
+                Route(f"/{version}/models/{{target}}", model_info, methods=["GET"]),
+            )
         ]
     )

@@ -409,15 +409,27 @@ def create_app(config: StandinConfig | None = None) -> Starlette:
     async def models(request: Request) -> Response:
         if config.fault in _ERRORS:
             return error_response(config.fault, config)
-        return JSONResponse(
-            {
-                "object": "list",
-                "data": [
-                    {"id": m, "object": "model", "created": 1700000000, "owned_by": "standin"}
-                    for m in config.models
-                ],
-            }
-        )
+        doc = {
+            "object": "list",
+            "data": [
+                {"id": m, "object": "model", "created": 1700000000, "owned_by": "standin"}
+                for m in config.models
+            ],
+        }
+        if config.fault == "trickle":
+            raw = json.dumps(doc).encode()
+
+            async def one_byte_at_a_time() -> AsyncIterator[bytes]:
+                for i in range(len(raw)):
+                    await asyncio.sleep(config.token_interval_s or 0.2)
+                    yield raw[i : i + 1]
+
+            return StreamedBody(
+                one_byte_at_a_time(),
+                media_type="application/json",
+                on_disconnect=config.mark_disconnect,
+            )
+        return JSONResponse(doc)
 
     async def ollama_tags(request: Request) -> Response:
         return JSONResponse(

@@ -37,10 +37,13 @@ class StandinConfig:
     ``"slow_first_byte"`` (sleep ``delay_s`` before the status line), ``"slow_first_token"``
     (headers at once, first event after ``delay_s``), ``"hang"`` (stop sending after
     ``fault_after`` tokens for ``hang_s``), ``"malformed"`` (a broken JSON event after
-    ``fault_after`` tokens), ``"drop"`` (close the connection after ``fault_after`` tokens),
+    ``fault_after`` tokens), ``"not_object"`` (Anthropic only: an event whose data is valid
+    JSON but not an object), ``"drop"`` (close the connection after ``fault_after`` tokens),
     ``"no_done"`` (end the body cleanly without the API's end-of-stream marker),
     ``"error_event"`` (the API's mid-stream error event), ``"keepalive"`` (comments and pings
-    between tokens; not a fault) or ``"not_sse"`` (a JSON body where a stream was asked).
+    between tokens; not a fault), ``"trickle"`` (OpenAI only: ``GET /v1/models`` sends its
+    body one byte every ``token_interval_s``, each read well inside any read timeout) or
+    ``"not_sse"`` (a JSON body where a stream was asked).
     """
 
     reply: str | None = None

@@ -59,8 +59,12 @@ GENERIC_NAME_PARTS: frozenset[str] = frozenset(
     """.split()  # noqa: SIM905
 )
 
-_SPLIT = re.compile(r"[^0-9a-z]+")
-_LETTER_DIGIT = re.compile(r"(?<=[a-z])(?=[0-9])|(?<=[0-9])(?=[a-z])")
+# Unicode-aware, so names and aliases in any script ("通义千问", "Ernie Bot") become terms.
+_SPLIT = re.compile(r"[\W_]+")
+_LETTER_DIGIT = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
+# From here on (CJK, kana, hangul...) scripts are written without spaces between words, so
+# a term in them is matched anywhere, not only between word edges.
+_UNSPACED_SCRIPTS_FROM = 0x2E80
 # Sizes and dates carry no identity of their own ("8b", "2407", "v2").
 _NOISE_TOKEN = re.compile(r"^(?:[0-9]+|v[0-9]*|[0-9]+[bmkt]|[a-z])$")
 _SEP = r"[\s\-_.:/]*"
@@ -85,7 +89,8 @@ class LeakMatch:
 
 
 def _tokens(value: str) -> list[str]:
-    """'Claude-3.5-Sonnet' -> ['claude', '3', '5', 'sonnet']; 'qwen2.5' -> ['qwen','2','5']."""
+    """'Claude-3.5-Sonnet' -> ['claude', '3', '5', 'sonnet']; 'qwen2.5' -> ['qwen','2','5'];
+    '通义千问' -> ['通义千问']."""
     out: list[str] = []
     for chunk in _SPLIT.split(value.lower()):
         if chunk:
@@ -107,8 +112,14 @@ def _pattern(tokens: Sequence[str], *, case_sensitive_text: str | None = None) -
         body = _SEP.join(re.escape(t) for t in tokens)
         tail = tokens[-1][-1]
         flags = re.IGNORECASE
+    head = (case_sensitive_text or tokens[0])[0]
     after = r"(?![^\W\d_])" if not tail.isdigit() else r"(?!\d)"
-    return re.compile(rf"(?<![^\W_]){body}{after}", flags)
+    before = r"(?<![^\W_])"
+    if ord(head) >= _UNSPACED_SCRIPTS_FROM:
+        before = ""
+    if ord(tail) >= _UNSPACED_SCRIPTS_FROM:
+        after = ""
+    return re.compile(rf"{before}{body}{after}", flags)
 
 
 def _alnum_len(tokens: Sequence[str]) -> int:

@@ -252,16 +252,21 @@ def _to_distribution(names: Sequence[str], pair_matrix: np.ndarray) -> PairDistr
     return PairDistribution(pairs=pairs, probabilities=probs[keep] / total)
 
 
+def _at_least_two(specs: Sequence[ModelSpec]) -> list[str]:
+    """The models' names; NotEnoughModels when fewer than two can battle."""
+    if len(specs) < 2:
+        raise NotEnoughModels(
+            f"fewer than two models can battle right now ({len(specs)} eligible); try again later"
+        )
+    return [s.name for s in specs]
+
+
 def weighted_pair_distribution(
     specs: Sequence[ModelSpec], *, target_boost: float = 0.5
 ) -> PairDistribution:
     """The exact pair probabilities of the weighted two-step draw (see module docstring)."""
-    names = [s.name for s in specs]
+    names = _at_least_two(specs)
     k = len(names)
-    if k < 2:
-        raise NotEnoughModels(
-            f"fewer than two models can battle right now ({k} eligible); try again later"
-        )
     w = np.array([s.arena.sampling_weight for s in specs], dtype=float)
     allowed = allowed_pair_mask(specs)
     index = {n: i for i, n in enumerate(names)}
@@ -302,12 +307,8 @@ def active_pair_distribution(
     exploration: float = 0.05,
 ) -> PairDistribution:
     """Pair probabilities that favour the largest expected CI shrinkage (module docstring)."""
-    names = [s.name for s in specs]
+    names = _at_least_two(specs)
     k = len(names)
-    if k < 2:
-        raise NotEnoughModels(
-            f"fewer than two models can battle right now ({k} eligible); try again later"
-        )
     allowed = allowed_pair_mask(specs)
     pos = {n: i for i, n in enumerate(snapshot.models)}
     idx = np.array([pos.get(n, -1) for n in names])

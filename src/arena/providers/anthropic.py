@@ -24,16 +24,17 @@ stream without ``message_stop`` is an ``UpstreamError``.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator
-from typing import Any
+from contextlib import aclosing
+from typing import Any, ClassVar
 
 import httpx
 
 from arena.errors import ArenaError, BadRequest, NotSupported, UpstreamError
 from arena.protocol import ChatCompletionRequest, ChatMessage, ImagePart, TextPart
-from arena.providers.base import Delta, Provider, ProviderInfo, TokenUsage
+from arena.providers.base import Delta, ProviderInfo, TokenUsage
 from arena.providers.data_urls import is_data_url, is_http_url, parse_data_url
+from arena.providers.hosted import HostedProvider, merge_turn
 from arena.providers.upstream_http import (
     Deadline,
     Timeouts,
@@ -43,7 +44,6 @@ from arena.providers.upstream_http import (
     finish_body,
     iter_events,
     loads_event,
-    make_client,
     open_response,
 )
 
@@ -125,12 +125,7 @@ def translate_messages(messages: list[ChatMessage]) -> tuple[str | None, list[di
     turns: list[dict[str, Any]] = []
 
     def add(role: str, blocks: list[dict[str, Any]]) -> None:
-        if not blocks:
-            return
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
+        merge_turn(turns, role, "content", blocks)
 
     for message in messages:
         if message.role in ("system", "developer"):
@@ -186,7 +181,11 @@ def translate_tools(request: ChatCompletionRequest) -> tuple[list[dict[str, Any]
     return tools, mapped
 
 
-class AnthropicProvider(Provider):
+class AnthropicProvider(HostedProvider):
+    key_header = "x-api-key"
+    key_prefix = ""
+    fixed_headers: ClassVar[dict[str, str]] = {"anthropic-version": API_VERSION}
+
     def __init__(
         self,
         *,
@@ -200,23 +199,17 @@ class AnthropicProvider(Provider):
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self.base_url = base_url_with_version(base_url, "v1")
-        self.upstream_model = upstream_model
-        self.timeouts = timeouts or Timeouts()
-        self.params = dict(params or {})
-        self._api_key_env = api_key_env
-        self._api_key = api_key
-        self._client = client or make_client(self.timeouts)
-        self._label = f"anthropic upstream {upstream_model!r}"
-        self.info = ProviderInfo(
-            kind="anthropic", upstream_model=upstream_model, capabilities=capabilities
+        super().__init__(
+            info=ProviderInfo(
+                kind="anthropic", upstream_model=upstream_model, capabilities=capabilities
+            ),
+            label=f"anthropic upstream {upstream_model!r}",
+            api_key_env=api_key_env,
+            api_key=api_key,
+            timeouts=timeouts,
+            params=params,
+            client=client,
         )
-
-    def _headers(self) -> dict[str, str]:
-        key = self._api_key or (os.environ.get(self._api_key_env) if self._api_key_env else None)
-        headers = {"anthropic-version": API_VERSION, "accept": "text/event-stream"}
-        if key:
-            headers["x-api-key"] = key
-        return headers
 
     def build_body(self, request: ChatCompletionRequest) -> dict[str, Any]:
         if (request.n or 1) > 1:
@@ -269,9 +262,10 @@ class AnthropicProvider(Provider):
         return error_for_status(status, message, label=self._label, headers=headers)
 
     def stream_chat(self, request: ChatCompletionRequest) -> AsyncIterator[Delta]:
-        return self._stream(self.build_body(request))
+        return self._stream(request)
 
-    async def _stream(self, body: dict[str, Any]) -> AsyncIterator[Delta]:
+    async def _stream(self, request: ChatCompletionRequest) -> AsyncIterator[Delta]:
+        body = self.build_body(request)  # in the generator: refusals raise on iteration
         label = self._label
         http_request = self._client.build_request(
             "POST", f"{self.base_url}/messages", json=body, headers=self._headers()
@@ -281,15 +275,19 @@ class AnthropicProvider(Provider):
         tool_index: dict[int, int] = {}  # content block index -> tool call ordinal
         finish: str | None = None
         stopped = False
-        async with open_response(
-            self._client, http_request, deadline, label=label, on_error=self._error
-        ) as response:
-            events = iter_events(response, deadline, label=label)
+        async with (
+            open_response(
+                self._client, http_request, deadline, label=label, on_error=self._error
+            ) as response,
+            aclosing(iter_events(response, deadline, label=label)) as events,
+        ):
             async for event in events:
                 kind = event.event
                 if kind == "ping" or not event.data:
                     continue
                 data = loads_event(event.data, label=label)
+                if not isinstance(data, dict):
+                    raise UpstreamError(f"{label}: unexpected event {event.data[:200]!r}")
                 kind = kind or data.get("type")
                 if kind == "content_block_delta":
                     delta = data.get("delta") or {}
@@ -356,18 +354,7 @@ class AnthropicProvider(Provider):
         yield Delta(usage=TokenUsage(prompt_tokens, completion_tokens))
 
     async def health(self) -> bool:
-        try:
-            response = await self._client.get(
-                f"{self.base_url}/models",
-                headers=self._headers(),
-                timeout=min(5.0, self.timeouts.total),
-            )
-        except httpx.HTTPError:
-            return False
-        return response.status_code == 200
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
+        return await self._probe(f"{self.base_url}/models", self._headers())
 
 
 def _input_tokens(usage: dict[str, Any]) -> int:

@@ -3,7 +3,12 @@
 Streaming is the primitive. Non-streaming answers are the gateway folding the same deltas,
 so a backend is written once and both paths behave identically.
 
-Errors: backends raise ``arena.errors`` types — ``UpstreamError`` (bad status, broken stream,
+Errors are raised while iterating, never by the call that starts a stream: ``stream_chat``
+and ``stream_completion`` return an async iterator at once, and everything — a refused
+request (``NotSupported``, a bad image), an upstream failure, a timeout — surfaces on the
+first (or a later) ``__anext__``. Callers therefore handle errors in one place.
+
+Backends raise ``arena.errors`` types — ``UpstreamError`` (bad status, broken stream,
 malformed SSE), ``UpstreamTimeout`` (connect, first token or idle timeout), ``BadRequest``/
 ``ContextLengthExceeded`` (the upstream refused the input), ``NotSupported``. They never
 let a raw ``httpx`` or library exception escape.
@@ -74,8 +79,9 @@ class Provider(ABC):
         """Yield deltas for a chat request. ``request.model`` is the public name; the
         provider addresses its own upstream model."""
 
-    def stream_completion(self, request: CompletionRequest) -> AsyncIterator[Delta]:
+    async def stream_completion(self, request: CompletionRequest) -> AsyncIterator[Delta]:
         raise NotSupported(f"{self.info.kind} backend does not support text completions")
+        yield Delta()  # pragma: no cover (makes this an async generator: raise on iteration)
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
         raise NotSupported(f"{self.info.kind} backend does not support embeddings")

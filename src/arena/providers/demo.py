@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,6 +145,20 @@ class DemoLanguageModel:
                 yield "\n"
 
 
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One request, checked and resolved against the model's defaults."""
+
+    prompt: str
+    prompt_tokens: int
+    n: int
+    max_tokens: int | None
+    temperature: float
+    seed: int
+    stops: list[str]
+    preface: str
+
+
 class DemoProvider(Provider):
     """A demo model behind the ``Provider`` interface (chat, completions, embeddings)."""
 
@@ -178,31 +192,24 @@ class DemoProvider(Provider):
         return value if value is not None else self.params.get(key, default)
 
     async def _stream(
-        self,
-        prompt: str,
-        *,
-        prompt_tokens: int,
-        n: int,
-        max_tokens: int | None,
-        temperature: float,
-        seed: int,
-        stops: list[str],
-        preface: str = "",
+        self, job_of: Callable[[Any], _Job], request: ChatCompletionRequest | CompletionRequest
     ) -> AsyncIterator[Delta]:
+        job = job_of(request)  # in the generator: a refused request raises on iteration
         delay = 1.0 / self.tokens_per_s if self.tokens_per_s > 0 else 0.0
         completion_tokens = 0
-        for index in range(n):
-            rng = np.random.default_rng(_seed("length", self.name, prompt, seed + index))
+        for index in range(job.n):
+            seed = job.seed + index
+            rng = np.random.default_rng(_seed("length", self.name, job.prompt, seed))
             natural = int(rng.integers(self.answer_tokens[0], self.answer_tokens[1] + 1))
-            stop = StopMatcher(stops)
+            stop = StopMatcher(job.stops)
             source = self.model.pieces(
-                prompt, seed=seed + index, temperature=temperature, style=self.style
+                job.prompt, seed=seed, temperature=job.temperature, style=self.style
             )
             finish, produced, last = "stop", 0, ""
-            if preface:
-                yield Delta(text=preface, index=index)
+            if job.preface:
+                yield Delta(text=job.preface, index=index)
             for piece in source:
-                if max_tokens is not None and produced >= max_tokens:
+                if job.max_tokens is not None and produced >= job.max_tokens:
                     finish = "length"
                     break
                 if produced >= natural and last in (".", "\n", "\n\n"):
@@ -221,10 +228,10 @@ class DemoProvider(Provider):
             completion_tokens += produced
             yield Delta(index=index, finish_reason=finish)
         yield Delta(
-            usage=TokenUsage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+            usage=TokenUsage(prompt_tokens=job.prompt_tokens, completion_tokens=completion_tokens)
         )
 
-    def stream_chat(self, request: ChatCompletionRequest) -> AsyncIterator[Delta]:
+    def _chat_job(self, request: ChatCompletionRequest) -> _Job:
         if request.tools:
             raise NotSupported(f"demo model {self.name!r} does not call tools")
         if request.logprobs:
@@ -233,28 +240,26 @@ class DemoProvider(Provider):
         if images and "vision" not in self.info.capabilities:
             raise BadRequest(f"model {self.name!r} does not accept images", param="messages")
         user = [m.text() for m in request.messages if m.role == "user"]
-        prompt = user[-1] if user else request.messages[-1].text()
-        preface = f"I see {images} image{'s' if images != 1 else ''}. " if images else ""
-        return self._stream(
-            prompt,
+        return _Job(
+            prompt=user[-1] if user else request.messages[-1].text(),
             prompt_tokens=sum(approx_words(m.text()) + 3 for m in request.messages),
             n=request.n or 1,
             max_tokens=self._param(request.token_limit(), "max_tokens", None),
             temperature=float(self._param(request.temperature, "temperature", 0.8)),
             seed=int(self._param(request.seed, "seed", 0)),
             stops=request.stop_list(),
-            preface=preface,
+            preface=f"I see {images} image{'s' if images != 1 else ''}. " if images else "",
         )
 
-    def stream_completion(self, request: CompletionRequest) -> AsyncIterator[Delta]:
+    def _completion_job(self, request: CompletionRequest) -> _Job:
         try:
             prompts = request.prompts()
         except ValueError as e:
             raise BadRequest(str(e), param="prompt") from None
         if len(prompts) != 1:
             raise NotSupported("demo models take one prompt per completion request", param="prompt")
-        return self._stream(
-            prompts[0],
+        return _Job(
+            prompt=prompts[0],
             prompt_tokens=approx_words(prompts[0]),
             n=request.n or 1,
             max_tokens=request.max_tokens,
@@ -263,6 +268,12 @@ class DemoProvider(Provider):
             stops=request.stop_list(),
             preface=prompts[0] if request.echo else "",
         )
+
+    def stream_chat(self, request: ChatCompletionRequest) -> AsyncIterator[Delta]:
+        return self._stream(self._chat_job, request)
+
+    def stream_completion(self, request: CompletionRequest) -> AsyncIterator[Delta]:
+        return self._stream(self._completion_job, request)
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
         """Bag-of-words vectors: the mean of per-word random vectors, L2-normalised."""

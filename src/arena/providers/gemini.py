@@ -26,18 +26,19 @@ errors; an invalid API key (400 API_KEY_INVALID) is our credential problem, not 
 from __future__ import annotations
 
 import json
-import os
 import re
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import httpx
 
 from arena.errors import ArenaError, BadRequest, NotSupported, UpstreamError
 from arena.protocol import ChatCompletionRequest, ChatMessage, ImagePart, TextPart
-from arena.providers.base import Delta, Provider, ProviderInfo, TokenUsage
+from arena.providers.base import Delta, ProviderInfo, TokenUsage
 from arena.providers.data_urls import is_data_url, parse_data_url
+from arena.providers.hosted import HostedProvider, merge_turn
 from arena.providers.upstream_http import (
     Deadline,
     Timeouts,
@@ -46,7 +47,6 @@ from arena.providers.upstream_http import (
     error_message_from_body,
     iter_events,
     loads_event,
-    make_client,
     open_response,
 )
 
@@ -93,12 +93,7 @@ def translate_messages(
     call_names: dict[str, str] = {}
 
     def add(role: str, parts: list[dict[str, Any]]) -> None:
-        if not parts:
-            return
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": parts})
+        merge_turn(contents, role, "parts", parts)
 
     for message in messages:
         if message.role in ("system", "developer"):
@@ -174,7 +169,10 @@ def _retry_delay(doc: dict[str, Any]) -> float | None:
     return None
 
 
-class GeminiProvider(Provider):
+class GeminiProvider(HostedProvider):
+    key_header = "x-goog-api-key"
+    key_prefix = ""
+
     def __init__(
         self,
         *,
@@ -188,23 +186,16 @@ class GeminiProvider(Provider):
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self.base_url = base_url_with_version(base_url, "v1beta")
-        self.upstream_model = upstream_model.removeprefix("models/")
-        self.timeouts = timeouts or Timeouts()
-        self.params = dict(params or {})
-        self._api_key_env = api_key_env
-        self._api_key = api_key
-        self._client = client or make_client(self.timeouts)
-        self._label = f"gemini upstream {self.upstream_model!r}"
-        self.info = ProviderInfo(
-            kind="gemini", upstream_model=self.upstream_model, capabilities=capabilities
+        model = upstream_model.removeprefix("models/")
+        super().__init__(
+            info=ProviderInfo(kind="gemini", upstream_model=model, capabilities=capabilities),
+            label=f"gemini upstream {model!r}",
+            api_key_env=api_key_env,
+            api_key=api_key,
+            timeouts=timeouts,
+            params=params,
+            client=client,
         )
-
-    def _headers(self) -> dict[str, str]:
-        key = self._api_key or (os.environ.get(self._api_key_env) if self._api_key_env else None)
-        headers = {"accept": "text/event-stream"}
-        if key:
-            headers["x-goog-api-key"] = key
-        return headers
 
     def build_body(self, request: ChatCompletionRequest) -> dict[str, Any]:
         if request.logprobs:
@@ -266,9 +257,10 @@ class GeminiProvider(Provider):
         )
 
     def stream_chat(self, request: ChatCompletionRequest) -> AsyncIterator[Delta]:
-        return self._stream(self.build_body(request))
+        return self._stream(request)
 
-    async def _stream(self, body: dict[str, Any]) -> AsyncIterator[Delta]:
+    async def _stream(self, request: ChatCompletionRequest) -> AsyncIterator[Delta]:
+        body = self.build_body(request)  # in the generator: refusals raise on iteration
         label = self._label
         url = f"{self.base_url}/models/{self.upstream_model}:streamGenerateContent?alt=sse"
         http_request = self._client.build_request("POST", url, json=body, headers=self._headers())
@@ -277,10 +269,13 @@ class GeminiProvider(Provider):
         finished: set[int] = set()
         tool_calls: dict[int, int] = {}  # candidate index -> calls so far
         usage: dict[str, Any] = {}
-        async with open_response(
-            self._client, http_request, deadline, label=label, on_error=self._error
-        ) as response:
-            async for event in iter_events(response, deadline, label=label):
+        async with (
+            open_response(
+                self._client, http_request, deadline, label=label, on_error=self._error
+            ) as response,
+            aclosing(iter_events(response, deadline, label=label)) as events,
+        ):
+            async for event in events:
                 if not event.data:
                     continue
                 chunk = loads_event(event.data, label=label)
@@ -341,15 +336,4 @@ class GeminiProvider(Provider):
         )
 
     async def health(self) -> bool:
-        try:
-            response = await self._client.get(
-                f"{self.base_url}/models/{self.upstream_model}",
-                headers=self._headers(),
-                timeout=min(5.0, self.timeouts.total),
-            )
-        except httpx.HTTPError:
-            return False
-        return response.status_code == 200
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
+        return await self._probe(f"{self.base_url}/models/{self.upstream_model}", self._headers())

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,10 +82,12 @@ def load_model(model_path: str, device: str = "auto") -> LoadedModel:
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_path)
         model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
-    except (OSError, ValueError) as e:
-        raise UpstreamError(f"cannot load local model from {model_path}: {e}") from None
-    model.to(where)
-    model.eval()
+        model.to(where)
+        model.eval()
+    except Exception as e:  # a corrupt file raises the loader's own errors (SafetensorError...)
+        raise UpstreamError(
+            f"cannot load local model from {model_path}: {type(e).__name__}: {e}"
+        ) from None
     config = model.config
     context = getattr(config, "max_position_embeddings", None) or getattr(
         config, "n_positions", None
@@ -187,7 +190,6 @@ class LocalProvider(Provider):
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._load_lock = asyncio.Lock()
         self._loaded: LoadedModel | None = None
-        self._load_error: UpstreamError | None = None
         # What a worker's heartbeat reports, and what tests check cancellation with.
         self.running = 0
         self.waiting = 0
@@ -291,7 +293,13 @@ class LocalProvider(Provider):
                     stop = StopMatcher(stops)
                     finish = "length"
                     for _ in range(max_tokens[p]):
-                        token = await asyncio.to_thread(sampler.step)
+                        try:
+                            token = await asyncio.to_thread(sampler.step)
+                        except Exception as e:  # torch/CUDA failures become typed errors
+                            raise UpstreamError(
+                                f"local model {self.name!r} failed while generating: "
+                                f"{type(e).__name__}: {e}"
+                            ) from e
                         self.steps += 1
                         completion_tokens += 1
                         if token in loaded.eos_ids and not ignore_eos:
@@ -331,7 +339,7 @@ class LocalProvider(Provider):
         default = int(self.params.get("max_tokens", DEFAULT_CHAT_MAX_TOKENS))
         limit = self._room(loaded, len(ids), request.token_limit(), default)
         temperature, top_p, seed = self._sampling(request.temperature, request.top_p, request.seed)
-        async for delta in self._choices(
+        choices = self._choices(
             loaded,
             [ids],
             n=request.n or 1,
@@ -341,8 +349,11 @@ class LocalProvider(Provider):
             seed=seed,
             stops=request.stop_list(),
             ignore_eos=bool((request.model_extra or {}).get("ignore_eos")),
-        ):
-            yield delta
+        )
+        # aclosing: stopping early gives the concurrency slot back now, not when collected.
+        async with aclosing(choices):
+            async for delta in choices:
+                yield delta
 
     async def stream_completion(self, request: CompletionRequest) -> AsyncIterator[Delta]:
         if request.logprobs:
@@ -357,9 +368,11 @@ class LocalProvider(Provider):
             raise BadRequest(str(e), param="prompt") from None
         loaded = await self.load()
         prompts = [list(loaded.tokenizer(t)["input_ids"]) for t in texts]
+        if not prompts or not all(prompts):
+            raise BadRequest("the prompt must not be empty", param="prompt")
         limits = [self._room(loaded, len(ids), request.max_tokens, 16) for ids in prompts]
         temperature, top_p, seed = self._sampling(request.temperature, request.top_p, request.seed)
-        async for delta in self._choices(
+        choices = self._choices(
             loaded,
             prompts,
             n=request.n or 1,
@@ -370,8 +383,11 @@ class LocalProvider(Provider):
             stops=request.stop_list(),
             echo=texts if request.echo else None,
             ignore_eos=bool((request.model_extra or {}).get("ignore_eos")),
-        ):
-            yield delta
+        )
+        # aclosing: stopping early gives the concurrency slot back now, not when collected.
+        async with aclosing(choices):
+            async for delta in choices:
+                yield delta
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
         try:

@@ -22,13 +22,15 @@ Two streaming APIs:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import httpx
 
 from arena.errors import ArenaError, UpstreamError
 from arena.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
-from arena.providers.base import Delta, EmbeddingResult, Provider, ProviderInfo, TokenUsage
+from arena.providers.base import Delta, EmbeddingResult, ProviderInfo, TokenUsage
+from arena.providers.hosted import HostedProvider
 from arena.providers.upstream_http import (
     Deadline,
     Timeouts,
@@ -37,7 +39,6 @@ from arena.providers.upstream_http import (
     finish_body,
     iter_events,
     loads_event,
-    make_client,
     open_response,
     read_json,
 )
@@ -45,7 +46,7 @@ from arena.providers.upstream_http import (
 _DONE = "[DONE]"
 
 
-class OpenAICompatProvider(Provider):
+class OpenAICompatProvider(HostedProvider):
     """One upstream OpenAI-compatible endpoint, one pooled ``httpx.AsyncClient``."""
 
     def __init__(
@@ -64,31 +65,23 @@ class OpenAICompatProvider(Provider):
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.upstream_model = upstream_model
-        self.timeouts = timeouts or Timeouts()
-        self.params = dict(params or {})
-        self._api_key_env = api_key_env
-        self._api_key = api_key
-        self._client = client or make_client(self.timeouts)
-        self._label = f"{kind} upstream {upstream_model!r}"
-        self.info = ProviderInfo(
-            kind=kind,
-            upstream_model=upstream_model,
-            capabilities=capabilities,
-            supports_completions=supports_completions,
-            supports_embeddings=supports_embeddings,
+        super().__init__(
+            info=ProviderInfo(
+                kind=kind,
+                upstream_model=upstream_model,
+                capabilities=capabilities,
+                supports_completions=supports_completions,
+                supports_embeddings=supports_embeddings,
+            ),
+            label=f"{kind} upstream {upstream_model!r}",
+            api_key_env=api_key_env,
+            api_key=api_key,
+            timeouts=timeouts,
+            params=params,
+            client=client,
         )
 
     # ------------------------------------------------------------------ request building
-
-    def _headers(self) -> dict[str, str]:
-        import os
-
-        key = self._api_key or (os.environ.get(self._api_key_env) if self._api_key_env else None)
-        headers = {"accept": "text/event-stream"}
-        if key:
-            headers["authorization"] = f"Bearer {key}"
-        return headers
 
     def _body(self, request: Any, *, force_usage: bool) -> dict[str, Any]:
         body = request.model_dump(exclude_none=True)
@@ -118,7 +111,10 @@ class OpenAICompatProvider(Provider):
 
     # ------------------------------------------------------------------ streaming core
 
-    async def _raw_events(self, path: str, body: dict[str, Any]) -> AsyncIterator[str]:
+    async def _raw_events(
+        self, path: str, api_request: Any, *, force_usage: bool
+    ) -> AsyncIterator[str]:
+        body = self._body(api_request, force_usage=force_usage)  # in the generator, see base
         request = self._client.build_request(
             "POST", f"{self.base_url}{path}", json=body, headers=self._headers()
         )
@@ -127,72 +123,81 @@ class OpenAICompatProvider(Provider):
             self._client, request, deadline, label=self._label, on_error=self._error
         ) as response:
             done = False
-            events = iter_events(response, deadline, label=self._label)
-            async for event in events:
-                data = event.data
-                if data == _DONE:
-                    done = True
-                    await finish_body(events)
-                    break
-                if not data:
-                    continue
-                if event.event == "error" or data.startswith('{"error"'):
-                    obj = loads_event(data, label=self._label)
-                    if isinstance(obj, dict) and "error" in obj:
-                        raise self._stream_error(obj)
-                yield data
+            async with aclosing(iter_events(response, deadline, label=self._label)) as events:
+                async for event in events:
+                    data = event.data
+                    if data == _DONE:
+                        done = True
+                        await finish_body(events)
+                        break
+                    if not data:
+                        continue
+                    if event.event == "error" or data.startswith('{"error"'):
+                        obj = loads_event(data, label=self._label)
+                        if isinstance(obj, dict) and "error" in obj:
+                            raise self._stream_error(obj)
+                    yield data
             if not done:
                 raise UpstreamError(f"{self._label}: the stream ended without [DONE]")
 
-    async def _deltas(self, path: str, body: dict[str, Any], *, chat: bool) -> AsyncIterator[Delta]:
+    async def _deltas(self, path: str, api_request: Any, *, chat: bool) -> AsyncIterator[Delta]:
         label = self._label
-        async for data in self._raw_events(path, body):
-            chunk = loads_event(data, label=label)
-            if not isinstance(chunk, dict):
-                raise UpstreamError(f"{label}: unexpected event {data[:200]!r}")
-            if "error" in chunk:
-                raise self._stream_error(chunk)
-            for choice in chunk.get("choices") or ():
-                finish = choice.get("finish_reason")
-                logprobs = choice.get("logprobs")
-                if chat:
-                    delta = choice.get("delta") or {}
-                    text = delta.get("content") or ""
-                    tool_calls = delta.get("tool_calls")
-                else:
-                    text = choice.get("text") or ""
-                    tool_calls = None
-                if text or finish or tool_calls or logprobs:
+        # aclosing: an early exit closes the upstream response now, not when collected.
+        async with aclosing(self._raw_events(path, api_request, force_usage=True)) as events:
+            async for data in events:
+                chunk = loads_event(data, label=label)
+                if not isinstance(chunk, dict):
+                    raise UpstreamError(f"{label}: unexpected event {data[:200]!r}")
+                if "error" in chunk:
+                    raise self._stream_error(chunk)
+                for choice in chunk.get("choices") or ():
+                    delta = self._choice_delta(choice, chat=chat)
+                    if delta is not None:
+                        yield delta
+                usage = chunk.get("usage")
+                if usage:
                     yield Delta(
-                        text=text,
-                        index=choice.get("index", 0),
-                        finish_reason=finish,
-                        tool_calls=tool_calls,
-                        logprobs=logprobs,
+                        usage=TokenUsage(
+                            prompt_tokens=usage.get("prompt_tokens") or 0,
+                            completion_tokens=usage.get("completion_tokens") or 0,
+                        )
                     )
-            usage = chunk.get("usage")
-            if usage:
-                yield Delta(
-                    usage=TokenUsage(
-                        prompt_tokens=usage.get("prompt_tokens") or 0,
-                        completion_tokens=usage.get("completion_tokens") or 0,
-                    )
-                )
+
+    @staticmethod
+    def _choice_delta(choice: dict[str, Any], *, chat: bool) -> Delta | None:
+        finish = choice.get("finish_reason")
+        logprobs = choice.get("logprobs")
+        if chat:
+            delta = choice.get("delta") or {}
+            text = delta.get("content") or ""
+            tool_calls = delta.get("tool_calls")
+        else:
+            text = choice.get("text") or ""
+            tool_calls = None
+        if not (text or finish or tool_calls or logprobs):
+            return None
+        return Delta(
+            text=text,
+            index=choice.get("index", 0),
+            finish_reason=finish,
+            tool_calls=tool_calls,
+            logprobs=logprobs,
+        )
 
     # ------------------------------------------------------------------ Provider API
 
     def stream_chat(self, request: ChatCompletionRequest) -> AsyncIterator[Delta]:
-        return self._deltas("/chat/completions", self._body(request, force_usage=True), chat=True)
+        return self._deltas("/chat/completions", request, chat=True)
 
     def stream_chat_raw(self, request: ChatCompletionRequest) -> AsyncIterator[str]:
         """Fast path: the upstream's chunk JSON strings, verbatim (see module docstring)."""
-        return self._raw_events("/chat/completions", self._body(request, force_usage=False))
+        return self._raw_events("/chat/completions", request, force_usage=False)
 
     def stream_completion(self, request: CompletionRequest) -> AsyncIterator[Delta]:
-        return self._deltas("/completions", self._body(request, force_usage=True), chat=False)
+        return self._deltas("/completions", request, chat=False)
 
     def stream_completion_raw(self, request: CompletionRequest) -> AsyncIterator[str]:
-        return self._raw_events("/completions", self._body(request, force_usage=False))
+        return self._raw_events("/completions", request, force_usage=False)
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
         body = request.model_dump(exclude_none=True)
@@ -213,15 +218,7 @@ class OpenAICompatProvider(Provider):
         return EmbeddingResult(vectors=vectors, prompt_tokens=tokens)
 
     async def health(self) -> bool:
-        try:
-            response = await self._client.get(
-                f"{self.base_url}/models",
-                headers=self._headers(),
-                timeout=min(5.0, self.timeouts.total),
-            )
-        except httpx.HTTPError:
-            return False
-        return response.status_code == 200
+        return await self._probe(f"{self.base_url}/models", self._headers())
 
     async def list_models(self) -> list[str]:
         """Model ids the upstream serves (``GET /models``)."""

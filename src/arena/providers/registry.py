@@ -167,6 +167,25 @@ class RegistryFile(BaseModel):
             seen.add(spec.name)
         return self
 
+    @model_validator(mode="after")
+    def _targets_exist(self) -> RegistryFile:
+        # A model with strict targets meets only them: one naming a model that is not in the
+        # file (a typo) would silently never battle. Plain targets are only a preference.
+        names = {spec.name for spec in self.models}
+        for spec in self.models:
+            targets = spec.arena.battle_targets
+            unknown = [
+                t
+                for t in targets
+                if t == spec.name or (spec.arena.strict_targets and t not in names)
+            ]
+            if unknown:
+                raise ValueError(
+                    f"model {spec.name!r}: arena.battle_targets {unknown} are not other models "
+                    "of this registry"
+                )
+        return self
+
 
 def _describe(error: ValidationError, doc: Any) -> str:
     lines = []
@@ -246,22 +265,13 @@ def build_provider(spec: ModelSpec, settings: Any = None) -> Any:
             params=spec.params,
             capabilities=capabilities,
         )
-    if spec.provider == "anthropic":
+    if spec.provider in HOSTED_API_DEFAULTS:
         from arena.providers.anthropic import AnthropicProvider
-
-        return AnthropicProvider(
-            base_url=spec.resolved_base_url or HOSTED_API_DEFAULTS["anthropic"],
-            upstream_model=spec.upstream_name,
-            api_key_env=spec.api_key_env,
-            timeouts=timeouts,
-            params=spec.params,
-            capabilities=capabilities,
-        )
-    if spec.provider == "gemini":
         from arena.providers.gemini import GeminiProvider
 
-        return GeminiProvider(
-            base_url=spec.resolved_base_url or HOSTED_API_DEFAULTS["gemini"],
+        adapter = AnthropicProvider if spec.provider == "anthropic" else GeminiProvider
+        return adapter(
+            base_url=spec.resolved_base_url or HOSTED_API_DEFAULTS[spec.provider],
             upstream_model=spec.upstream_name,
             api_key_env=spec.api_key_env,
             timeouts=timeouts,

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -32,6 +31,8 @@ from arena.store.models import (
     MessageImage,
     StoredImage,
     Vote,
+    check_fits,
+    fit,
     utcnow,
 )
 
@@ -225,6 +226,8 @@ def create_session(
     """A new anonymous session with a random token id, valid for ``ttl_s`` seconds."""
     if ttl_s <= 0:
         raise BadRequest("session ttl must be positive")
+    check_fits(ip_hash, ArenaSession.ip_hash, param="ip_hash")
+    check_fits(user_agent_hash, ArenaSession.user_agent_hash, param="user_agent_hash")
     now = now or utcnow()
     row = ArenaSession(
         id=new_token(),
@@ -300,6 +303,9 @@ def create_battle(
         raise BadRequest("direct chat has a single model", param="model_b")
     left_model = left_model or model_a
     right_model = right_model or model_b
+    for name, value in (("model_a", model_a), ("model_b", model_b)):
+        check_fits(value, Battle.model_a, param=name)
+    check_fits(status, Battle.status, param="status")
     if mode in TWO_MODEL_MODES and {left_model, right_model} != {model_a, model_b}:
         raise BadRequest("left_model/right_model must be model_a and model_b in some order")
     now = now or utcnow()
@@ -338,7 +344,9 @@ def create_battle(
             session.flush()
             return _battle_info(battle)
     except IntegrityError as e:
-        raise BadRequest(f"battle rejected by the database: {e.orig}") from e
+        # The database's own text (PostgreSQL's names the failing row: model names, texts)
+        # stays in the chained cause for logs; callers may show this message to users.
+        raise BadRequest("the battle was rejected by the database") from e
 
 
 def get_battle(db: Database, battle_id: str) -> BattleInfo:
@@ -355,6 +363,8 @@ def list_battles(
     limit: int | None = None,
 ) -> list[BattleInfo]:
     """Battles, newest first."""
+    if limit is not None and limit < 0:  # SQLite would read -1 as "no limit", PostgreSQL fails
+        raise BadRequest("limit must not be negative", param="limit")
     query = select(Battle).options(selectinload(Battle.conversations))
     if session_id is not None:
         query = query.where(Battle.session_id == session_id)
@@ -377,6 +387,7 @@ def update_battle(
     now: datetime | None = None,
 ) -> BattleInfo:
     """Change the given fields (None leaves a field as it is); NotFound if unknown."""
+    check_fits(status, Battle.status, param="status")
     with db.session() as session:
         row = _load_battle(session, battle_id, for_update=True)
         if status is not None:
@@ -417,6 +428,7 @@ def create_conversation(
     now: datetime | None = None,
 ) -> ConversationInfo:
     """A conversation outside any battle (e.g. API traffic kept for datasets)."""
+    check_fits(model, Conversation.model, param="model")
     row = Conversation(
         id=new_token(),
         model=model,
@@ -471,6 +483,7 @@ def add_message(
     user messages in this conversation. Images must be stored first (by content hash)."""
     if role not in MESSAGE_ROLES:
         raise BadRequest(f"role must be one of {MESSAGE_ROLES}, got {role!r}", param="role")
+    check_fits(model, Message.model, param="model")
     now = now or utcnow()
     try:
         with db.session() as session:
@@ -497,7 +510,7 @@ def add_message(
                 finished_at=finished_at,
                 prompt_tokens=prompt_tokens,
                 completion_tokens=completion_tokens,
-                finish_reason=finish_reason,
+                finish_reason=fit(finish_reason, Message.finish_reason),
                 error=error,
                 images=[MessageImage(position=i, image_hash=h) for i, h in enumerate(image_hashes)],
             )
@@ -516,7 +529,7 @@ def add_message(
                 battle.updated_at = now
             return _message_info(row)
     except IntegrityError as e:
-        raise Conflict(f"message rejected by the database: {e.orig}") from e
+        raise Conflict("the message was rejected by the database") from e
 
 
 def finish_message(
@@ -538,7 +551,7 @@ def finish_message(
         if content is not None:
             row.content = content
         if finish_reason is not None:
-            row.finish_reason = finish_reason
+            row.finish_reason = fit(finish_reason, Message.finish_reason)
         if prompt_tokens is not None:
             row.prompt_tokens = prompt_tokens
         if completion_tokens is not None:
@@ -582,6 +595,7 @@ def record_vote(
         raise BadRequest("a battle vote names no message", param="message_id")
     if not is_battle_vote and message_id is None:
         raise BadRequest(f"{vote!r} feedback needs a message_id", param="message_id")
+    check_fits(ip_hash, Vote.ip_hash, param="ip_hash")
     now = now or utcnow()
     try:
         with db.session() as session:
@@ -618,7 +632,7 @@ def record_vote(
     except IntegrityError as e:
         if is_battle_vote:
             raise Conflict(f"battle {battle_id!r} already has a vote", param="battle_id") from e
-        raise BadRequest(f"vote rejected by the database: {e.orig}") from e
+        raise BadRequest("the vote was rejected by the database") from e
 
 
 def get_battle_vote(db: Database, battle_id: str) -> VoteInfo | None:
@@ -662,6 +676,8 @@ def save_image_record(
     that returns the first record."""
     if len(content_hash) != 64 or any(c not in "0123456789abcdef" for c in content_hash):
         raise BadRequest("content_hash must be a lowercase sha256 hex digest")
+    check_fits(mime_type, StoredImage.mime_type, param="mime_type")
+    check_fits(storage_path, StoredImage.storage_path, param="storage_path")
     values = {
         "content_hash": content_hash,
         "mime_type": mime_type,
@@ -671,8 +687,7 @@ def save_image_record(
         "storage_path": storage_path,
         "created_at": now or utcnow(),
     }
-    insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(StoredImage).values(**values).on_conflict_do_nothing()
+    statement = db.conflict_insert(StoredImage).values(**values).on_conflict_do_nothing()
     with db.session() as session:
         session.execute(statement)
         row = session.get(StoredImage, content_hash)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -111,6 +112,12 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    def conflict_insert(self, model: Any) -> Any:
+        """An INSERT into ``model``'s table that takes ``on_conflict_do_nothing/_update``
+        (both backends have ON CONFLICT; SQLAlchemy spells it per dialect)."""
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(model)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -5,7 +5,8 @@ battle). Fields follow the public layout: ``model_a``, ``model_b``, ``winner`` (
 ``model_b``, ``tie``, ``tie (bothbad)``), ``judge``, ``turn``, ``anony``, ``language``,
 ``tstamp``, ``question_id``, ``conversation_a``/``conversation_b`` and ``conv_metadata``
 (token sums, context sizes and markdown element counts of the answers), plus ``leaked`` and
-``moderation_flagged`` so downstream filters can drop them.
+``moderation_flagged`` so downstream filters can drop them. ``judge`` is the voter's keyed
+IP hash, else a hash of the session id — never the session id, which is the visitor's cookie.
 
 Conversations hold, per turn, the user message and the *newest* answer (older answers were
 regenerated). Token counts are the upstream usage where it was recorded, else
@@ -14,6 +15,7 @@ regenerated). Token counts are the upstream usage where it was recorded, else
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -100,6 +102,14 @@ def _sum_counts(texts: list[str], counter: Callable[[str], dict]) -> dict[str, d
     return total
 
 
+def _session_judge(session_id: str | None) -> str | None:
+    """A stable voter id from a session id. The session id itself is the visitor's cookie,
+    so it must never appear in a published dataset: a one-way hash of it goes out instead."""
+    if not session_id:
+        return None
+    return "s" + hashlib.sha256(session_id.encode("utf-8")).hexdigest()[:32]
+
+
 def _row(battle: Battle, vote: Vote) -> dict[str, Any]:
     markdown_counts, approx_tokens = _markdown_stats()
     by_side = {c.side: c for c in battle.conversations}
@@ -108,7 +118,7 @@ def _row(battle: Battle, vote: Vote) -> dict[str, Any]:
     counts_a = _sum_counts(a["answers"], markdown_counts)
     counts_b = _sum_counts(b["answers"], markdown_counts)
     turns = min(a["turns"], b["turns"])
-    judge = vote.ip_hash or vote.session_id or "anonymous"
+    judge = vote.ip_hash or _session_judge(vote.session_id) or "anonymous"
     return {
         "question_id": battle.id,
         "model_a": battle.model_a,

@@ -15,7 +15,7 @@ from sqlalchemy import func, or_, select
 
 from arena.errors import BadRequest
 from arena.store.db import Database
-from arena.store.models import ApiKey, utcnow
+from arena.store.models import ApiKey, check_fits, utcnow
 
 KEY_PREFIX = "sk-arena-"
 _PREFIX_RANDOM_CHARS = 8
@@ -63,6 +63,7 @@ def create_api_key(
     """Create a key; returns the plaintext (show it once, it is not stored) and its info."""
     if not name.strip():
         raise BadRequest("an API key needs a non-empty name", param="name")
+    check_fits(name.strip(), ApiKey.name, param="name")
     _check_limit("rpm_limit", rpm_limit)
     _check_limit("tpm_limit", tpm_limit)
     plaintext = KEY_PREFIX + secrets.token_urlsafe(32)

@@ -3,6 +3,7 @@ inside this package. Safe to call at every start and from several processes at o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -51,24 +52,21 @@ def upgrade(url: str, revision: str = "head") -> None:
     The whole upgrade runs in one transaction (both backends have transactional DDL) behind a
     lock, so a failed migration leaves the schema as it was and concurrent starts queue.
     """
-    db = Database(url)
-    try:
-        with db.engine.begin() as connection:
-            _lock(connection)
-            config = alembic_config()
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
-    finally:
-        db.dispose()
+    _run_locked(url, command.upgrade, revision)
 
 
 def downgrade(url: str, revision: str) -> None:
+    _run_locked(url, command.downgrade, revision)
+
+
+def _run_locked(url: str, alembic_command: Callable[[Config, str], None], revision: str) -> None:
+    """Run an Alembic command in one transaction behind the migration lock."""
     db = Database(url)
     try:
         with db.engine.begin() as connection:
             _lock(connection)
             config = alembic_config()
             config.attributes["connection"] = connection
-            command.downgrade(config, revision)
+            alembic_command(config, revision)
     finally:
         db.dispose()

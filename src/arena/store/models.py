@@ -27,6 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from arena.errors import BadRequest
+
 BATTLE_MODES = ("battle", "side_by_side", "direct")
 BATTLE_VOTE_TYPES = ("a", "b", "tie", "bothbad")
 FEEDBACK_VOTE_TYPES = ("upvote", "downvote", "flag")
@@ -63,6 +65,46 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+def _without_nul(value: str | None) -> str | None:
+    if value is None or "\x00" not in value:
+        return value
+    return value.replace("\x00", "\ufffd")
+
+
+class SafeString(TypeDecorator[str]):
+    """A string every backend stores alike: PostgreSQL refuses NUL characters where SQLite
+    keeps them, so NUL becomes U+FFFD on the way in, everywhere. A lookup by an id holding a
+    NUL (ids come from URLs, cookies and headers) then simply finds nothing."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return _without_nul(value)
+
+
+class SafeText(SafeString):
+    """Unbounded text with the same NUL handling as ``SafeString``."""
+
+    impl = Text
+    cache_ok = True
+
+
+def check_fits(value: str | None, column: Any, *, param: str) -> None:
+    """BadRequest when ``value`` is longer than ``column`` holds. PostgreSQL refuses such a
+    value and SQLite would silently keep it; checking first makes both answer the same."""
+    limit = getattr(column.type, "length", None)
+    if value is not None and limit is not None and len(value) > limit:
+        raise BadRequest(f"{param} is longer than {limit} characters", param=param)
+
+
+def fit(value: str | None, column: Any) -> str | None:
+    """``value`` cut to what ``column`` holds, for metadata that is not worth an error (an
+    upstream's unusual finish reason must not cost the answer it ends)."""
+    limit = getattr(column.type, "length", None)
+    return value[:limit] if value is not None and limit is not None else value
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(
         naming_convention={
@@ -74,6 +116,7 @@ class Base(DeclarativeBase):
         }
     )
     type_annotation_map: ClassVar[dict[Any, Any]] = {
+        str: SafeString(),
         datetime: UTCDateTime(),
         dict[str, Any]: JSON(),
         list[str]: JSON(),
@@ -84,9 +127,9 @@ class ApiKey(Base):
     __tablename__ = "api_keys"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(200))
-    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    prefix: Mapped[str] = mapped_column(String(32), index=True)
+    name: Mapped[str] = mapped_column(SafeString(200))
+    key_hash: Mapped[str] = mapped_column(SafeString(64), unique=True)
+    prefix: Mapped[str] = mapped_column(SafeString(32), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
     rpm_limit: Mapped[int | None]
@@ -96,10 +139,10 @@ class ApiKey(Base):
 class Worker(Base):
     __tablename__ = "workers"
 
-    worker_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    worker_id: Mapped[str] = mapped_column(SafeString(200), primary_key=True)
     model_names: Mapped[list[str]]
-    url: Mapped[str] = mapped_column(String(2000))
-    kind: Mapped[str] = mapped_column(String(50))
+    url: Mapped[str] = mapped_column(SafeString(2000))
+    kind: Mapped[str] = mapped_column(SafeString(50))
     weight: Mapped[float] = mapped_column(Float, default=1.0)
     queue_length: Mapped[int] = mapped_column(default=0)
     healthy: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -113,22 +156,22 @@ class ArenaSession(Base):
 
     __tablename__ = "arena_sessions"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(SafeString(64), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
-    ip_hash: Mapped[str | None] = mapped_column(String(64))
-    user_agent_hash: Mapped[str | None] = mapped_column(String(64))
+    ip_hash: Mapped[str | None] = mapped_column(SafeString(64))
+    user_agent_hash: Mapped[str | None] = mapped_column(SafeString(64))
 
 
 class StoredImage(Base):
     __tablename__ = "images"
 
-    content_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    mime_type: Mapped[str] = mapped_column(String(100))
+    content_hash: Mapped[str] = mapped_column(SafeString(64), primary_key=True)
+    mime_type: Mapped[str] = mapped_column(SafeString(100))
     width: Mapped[int]
     height: Mapped[int]
     byte_size: Mapped[int]
-    storage_path: Mapped[str] = mapped_column(String(1000))
+    storage_path: Mapped[str] = mapped_column(SafeString(1000))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -141,20 +184,20 @@ class Battle(Base):
         CheckConstraint("turn_count >= 0", name="turn_count"),
     )
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    id: Mapped[str] = mapped_column(SafeString(32), primary_key=True)
     session_id: Mapped[str | None] = mapped_column(
         ForeignKey("arena_sessions.id", ondelete="SET NULL"), index=True
     )
-    mode: Mapped[str] = mapped_column(String(20))
-    model_a: Mapped[str] = mapped_column(String(200), index=True)
-    model_b: Mapped[str | None] = mapped_column(String(200), index=True)
-    left_model: Mapped[str | None] = mapped_column(String(200))
-    right_model: Mapped[str | None] = mapped_column(String(200))
+    mode: Mapped[str] = mapped_column(SafeString(20))
+    model_a: Mapped[str] = mapped_column(SafeString(200), index=True)
+    model_b: Mapped[str | None] = mapped_column(SafeString(200), index=True)
+    left_model: Mapped[str | None] = mapped_column(SafeString(200))
+    right_model: Mapped[str | None] = mapped_column(SafeString(200))
     leaked: Mapped[bool] = mapped_column(Boolean, default=False)
-    leak_reason: Mapped[str | None] = mapped_column(Text)
+    leak_reason: Mapped[str | None] = mapped_column(SafeText)
     moderation_flagged: Mapped[bool] = mapped_column(Boolean, default=False)
-    moderation_reason: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(32), default="open")
+    moderation_reason: Mapped[str | None] = mapped_column(SafeText)
+    status: Mapped[str] = mapped_column(SafeString(32), default="open")
     turn_count: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -173,15 +216,15 @@ class Conversation(Base):
         CheckConstraint("side IN ('a', 'b')", name="side"),
     )
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    id: Mapped[str] = mapped_column(SafeString(32), primary_key=True)
     battle_id: Mapped[str | None] = mapped_column(
         ForeignKey("battles.id", ondelete="CASCADE"), index=True
     )
-    side: Mapped[str | None] = mapped_column(String(1))
+    side: Mapped[str | None] = mapped_column(SafeString(1))
     session_id: Mapped[str | None] = mapped_column(
         ForeignKey("arena_sessions.id", ondelete="SET NULL")
     )
-    model: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(SafeString(200))
     params: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -204,17 +247,17 @@ class Message(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
     position: Mapped[int]
-    role: Mapped[str] = mapped_column(String(16))
-    content: Mapped[str] = mapped_column(Text, default="")
-    model: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(SafeString(16))
+    content: Mapped[str] = mapped_column(SafeText, default="")
+    model: Mapped[str | None] = mapped_column(SafeString(200))
     params: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     prompt_tokens: Mapped[int | None]
     completion_tokens: Mapped[int | None]
-    finish_reason: Mapped[str | None] = mapped_column(String(32))
-    error: Mapped[str | None] = mapped_column(Text)
+    finish_reason: Mapped[str | None] = mapped_column(SafeString(32))
+    error: Mapped[str | None] = mapped_column(SafeText)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
     images: Mapped[list[MessageImage]] = relationship(
@@ -260,9 +303,9 @@ class Vote(Base):
     message_id: Mapped[int | None] = mapped_column(
         ForeignKey("messages.id", ondelete="CASCADE"), index=True
     )
-    type: Mapped[str] = mapped_column(String(16))
+    type: Mapped[str] = mapped_column(SafeString(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     session_id: Mapped[str | None] = mapped_column(
         ForeignKey("arena_sessions.id", ondelete="SET NULL")
     )
-    ip_hash: Mapped[str | None] = mapped_column(String(64))
+    ip_hash: Mapped[str | None] = mapped_column(SafeString(64))

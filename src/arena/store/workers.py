@@ -10,11 +10,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from arena.errors import BadRequest
 from arena.store.db import Database
-from arena.store.models import Worker, utcnow
+from arena.store.models import Worker, check_fits, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +64,9 @@ def register_worker(
         raise BadRequest("model_names must be a non-empty list of names", param="model_names")
     if weight < 0 or queue_length < 0:
         raise BadRequest("weight and queue_length must not be negative")
+    check_fits(worker_id, Worker.worker_id, param="worker_id")
+    check_fits(url, Worker.url, param="url")
+    check_fits(kind, Worker.kind, param="kind")
     now = now or utcnow()
     values = {
         "worker_id": worker_id,
@@ -78,8 +80,7 @@ def register_worker(
         "last_heartbeat_at": now,
         "meta": dict(meta or {}),
     }
-    insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(Worker).values(**values)
+    statement = db.conflict_insert(Worker).values(**values)
     statement = statement.on_conflict_do_update(
         index_elements=[Worker.worker_id],
         set_={k: statement.excluded[k] for k in values if k != "worker_id"},
@@ -100,6 +101,8 @@ def heartbeat_worker(
     now: datetime | None = None,
 ) -> bool:
     """Record a heartbeat. False if the worker is unknown (expired), so it re-registers."""
+    if queue_length < 0:
+        raise BadRequest("queue_length must not be negative", param="queue_length")
     with db.session() as session:
         result = session.execute(
             update(Worker)
