@@ -40,6 +40,35 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = 15.0
     heartbeat_expiry_s: float = 45.0
     dispatch_policy: str = Field(default="shortest_queue", pattern="^(shortest_queue|weighted_random)$")
+    worker_secret: str | None = Field(
+        default=None, description="Shared secret workers present to register with the gateway."
+    )
+
+    # Gateway keys and limits.
+    redis_url: str | None = Field(
+        default=None, description="Shared rate-limit counters (redis://...); in-memory if unset."
+    )
+    key_cache_ttl_s: float = Field(
+        default=5.0, ge=0, description="How long an API key lookup is cached (revocation delay)."
+    )
+
+    # Arena web limits; rates use the `limits` notation ("10/minute;100/hour").
+    arena_max_input_chars: int = Field(default=16_000, ge=1)
+    arena_max_turns: int = Field(default=10, ge=1)
+    arena_session_ttl_s: float = Field(default=24 * 3600.0, gt=0)
+    arena_requests_per_session: str = "20/minute;300/hour"
+    arena_requests_per_ip: str = "60/minute;1000/hour"
+    arena_votes_per_session: str = "10/minute;100/hour"
+    arena_votes_per_ip: str = "30/minute;300/hour"
+    arena_blocked_words_path: Path | None = Field(
+        default=None, description="Moderation word list (one word or phrase per line)."
+    )
+    arena_db_concurrency: int = Field(
+        default=4,
+        ge=1,
+        description="Arena database calls in flight per process (votes go first); SQLite "
+        "writes are always one at a time.",
+    )
 
     # Security.
     secret_key: str | None = Field(

@@ -1,0 +1,154 @@
+"""The composition root of ``arena serve``: one FastAPI app with the gateway and the web app.
+
+``create_server_app(settings)`` opens the database (migrating it to head), builds the
+providers of the model registry file, the worker pool, API-key access and rate limits, and
+mounts the ``/v1`` gateway and the worker registration routes. The web app's routers are
+included at the marked hook below.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI
+
+from arena.config import Settings
+from arena.providers.base import Provider
+from arena.providers.registry import ModelSpec, RegistryFile, load_registry
+
+log = logging.getLogger("arena.server")
+
+WORKER_KIND = "arena_worker"
+
+
+def load_configured_registry(settings: Settings) -> RegistryFile:
+    path = settings.resolved_config_path()
+    return load_registry(path) if path is not None else RegistryFile()
+
+
+def build_static_providers(
+    registry: RegistryFile, settings: Settings, client: Any = None
+) -> dict[str, Provider]:
+    """Providers for every registry model not served by registered workers.
+
+    OpenAI-compatible models share the gateway's ``client`` (one pool for all upstreams);
+    every other kind is built by ``arena.providers.registry.build_provider``."""
+    from arena.providers.openai_compat import OpenAICompatProvider
+    from arena.providers.registry import OPENAI_COMPATIBLE_DEFAULTS, build_provider
+    from arena.providers.upstream_http import Timeouts
+
+    providers: dict[str, Provider] = {}
+    for spec in registry.models:
+        if spec.provider == "workers":
+            continue
+        if client is not None and spec.provider in OPENAI_COMPATIBLE_DEFAULTS:
+            assert spec.resolved_base_url is not None  # the registry validator guarantees it
+            providers[spec.name] = OpenAICompatProvider(
+                base_url=spec.resolved_base_url,
+                upstream_model=spec.upstream_name,
+                kind=spec.provider,
+                api_key_env=spec.api_key_env,
+                timeouts=Timeouts.from_settings(settings, spec.timeout_s),
+                params=spec.params,
+                capabilities=frozenset(spec.capabilities),
+                client=client,
+            )
+        else:
+            providers[spec.name] = build_provider(spec, settings)
+    return providers
+
+
+def model_card(spec: ModelSpec) -> dict[str, Any]:
+    card: dict[str, Any] = {"owned_by": spec.organization or "arena"}
+    if spec.description:
+        card["description"] = spec.description
+    if spec.license:
+        card["license"] = spec.license
+    card["capabilities"] = list(spec.capabilities)
+    return card
+
+
+def worker_provider_factory(settings: Settings, client: Any = None):
+    """How the gateway talks to a registered worker: the OpenAI-compatible adapter."""
+    from arena.providers.openai_compat import OpenAICompatProvider
+    from arena.providers.upstream_http import Timeouts
+
+    timeouts = Timeouts.from_settings(settings)
+
+    def build(info: Any, model: str) -> Provider:
+        meta = info.meta or {}
+        upstream_models = meta.get("upstream_models") or {}
+        api_key = settings.worker_secret if info.kind == WORKER_KIND else None
+        return OpenAICompatProvider(
+            base_url=info.url,
+            upstream_model=upstream_models.get(model, model),
+            kind=info.kind,
+            api_key=api_key,
+            api_key_env=meta.get("api_key_env"),
+            timeouts=timeouts,
+            client=client,
+        )
+
+    return build
+
+
+def create_server_app(
+    settings: Settings,
+    registry: RegistryFile | None = None,
+    *,
+    providers: dict[str, Provider] | None = None,
+) -> FastAPI:
+    """The app ``arena serve`` runs. ``providers`` replaces the registry-built ones (tests)."""
+    from arena.gateway.app import create_gateway_app
+    from arena.gateway.auth import KeyAuthenticator
+    from arena.gateway.rate_limit import KeyRateLimiter
+    from arena.gateway.registration import add_worker_routes
+    from arena.gateway.routing import ModelRouter
+    from arena.gateway.upstream_client import make_upstream_client
+    from arena.gateway.worker_pool import WorkerPool
+    from arena.store.db import Database
+    from arena.store.migrate import upgrade
+
+    if registry is None:
+        registry = load_configured_registry(settings)
+    db = Database.from_settings(settings)
+    upgrade(db.url)
+    client = make_upstream_client(
+        connect_timeout_s=settings.connect_timeout_s, write_timeout_s=settings.stream_idle_timeout_s
+    )
+    if providers is None:
+        providers = build_static_providers(registry, settings, client)
+
+    pool = WorkerPool(
+        db,
+        provider_factory=worker_provider_factory(settings, client),
+        policy=settings.dispatch_policy,
+        expiry_s=settings.heartbeat_expiry_s,
+        refresh_s=min(1.0, settings.heartbeat_interval_s),
+        failure_cooldown_s=min(5.0, settings.heartbeat_expiry_s),
+    )
+    router = ModelRouter(
+        providers,
+        cards={spec.name: model_card(spec) for spec in registry.models},
+        worker_models={s.name for s in registry.models if s.provider == "workers"},
+        pool=pool,
+    )
+    access = KeyAuthenticator(db, ttl_s=settings.key_cache_ttl_s)
+    limiter = KeyRateLimiter(settings.redis_url)
+    app = create_gateway_app(settings, router=router, access=access, limiter=limiter, title="Arena")
+    add_worker_routes(app, db=db, pool=pool, secret=settings.worker_secret)
+
+    async def dispose() -> None:
+        await client.close()
+        db.dispose()
+
+    app.state.gateway.on_shutdown.append(dispose)
+    app.state.db = db
+    app.state.registry = registry
+    app.state.settings = settings
+
+    # ---- Web app hook: the pages, arena and leaderboard routers are included here, e.g.
+    #      from arena.web.app import include_web
+    #      include_web(app, settings=settings, db=db, registry=registry)
+    return app
