@@ -29,6 +29,7 @@ import os
 import platform
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -410,6 +411,16 @@ def orchestrate(args: argparse.Namespace) -> None:
             targets.append(litellm_target)
         print(f"LiteLLM: {litellm_note}", flush=True)
 
+        # Added latency as the median over interleaved rounds (direct, arena, arena, direct,
+        # ...), so a burst of load from other jobs hits both sides alike.
+        added_rounds: list[float] = []
+        for i in range(args.rounds):
+            order = targets[:2] if i % 2 == 0 else targets[1::-1]
+            p50 = {t.name: pct(measure(t, "chat", 1, args.round_requests).latencies_ms, 50)
+                   for t in order}  # fmt: skip
+            added_rounds.append(p50["arena"] - p50["direct"])
+        print(f"added p50 per round (ms): {[round(a, 3) for a in added_rounds]}", flush=True)
+
         results: dict[str, dict[str, LoadResult]] = {}
         for target in targets:
             row: dict[str, LoadResult] = {}
@@ -421,7 +432,7 @@ def orchestrate(args: argparse.Namespace) -> None:
                 if r.errors:
                     print(f"  {target.name} {key}: {r.errors} errors, first: {r.first_error}")
             results[target.name] = row
-        report(results, args, litellm_note)
+        report(results, args, litellm_note, added_rounds)
     finally:
         for process in processes:
             if process.poll() is None:
@@ -436,7 +447,12 @@ def orchestrate(args: argparse.Namespace) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def report(results: dict[str, dict[str, LoadResult]], args: argparse.Namespace, note: str) -> None:
+def report(
+    results: dict[str, dict[str, LoadResult]],
+    args: argparse.Namespace,
+    note: str,
+    added_rounds: list[float],
+) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -528,7 +544,12 @@ def report(results: dict[str, dict[str, LoadResult]], args: argparse.Namespace, 
         lines.append(f"- Arena / LiteLLM streamed throughput at concurrency {c}: **{ratio:.2f}x**")
     a50 = pct(results["arena"]["latency"].latencies_ms, 50) - d50
     lines += [
-        f"- Arena adds **{a50:.2f} ms** at p50 over direct (target: at most 1 ms).",
+        f"- Arena adds {a50:.2f} ms at p50 over direct in the single run in the table.",
+        f"- Arena adds **{statistics.median(added_rounds):.2f} ms** at p50 over direct: the "
+        f"median of {len(added_rounds)} interleaved rounds of {args.round_requests} "
+        "non-streaming requests each (per round: "
+        + ", ".join(f"{a:.2f}" for a in added_rounds)
+        + " ms; target: at most 1 ms).",
         "",
         "Targets: Arena's gateway adds at most 1 ms at p50 over direct, and sustains at least "
         "2x LiteLLM's throughput at concurrency 256.",
@@ -563,6 +584,8 @@ def main() -> None:
     parser.add_argument("--c1-requests", type=int, default=500)
     parser.add_argument("--c64-requests", type=int, default=3000)
     parser.add_argument("--c256-requests", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=7, help="Interleaved latency rounds.")
+    parser.add_argument("--round-requests", type=int, default=300)
     parser.add_argument("--quick", action="store_true", help="Small counts (smoke run).")
     parser.add_argument("--no-write", dest="write", action="store_false")
     args = parser.parse_args()
@@ -573,6 +596,7 @@ def main() -> None:
     else:
         if args.quick:
             args.latency_requests, args.c1_requests = 100, 50
+            args.rounds, args.round_requests = 3, 100
             args.c64_requests, args.c256_requests = 300, 600
             args.write = False
         orchestrate(args)
