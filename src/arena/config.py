@@ -16,7 +16,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ARENA_", env_file=None, extra="ignore")
 
     # Where things live.
-    data_dir: Path = Field(default=Path("arena-data"), description="SQLite file, images, artifacts.")
+    data_dir: Path = Field(
+        default=Path("arena-data"), description="SQLite file, images, artifacts."
+    )
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL; defaults to a SQLite file under data_dir.",
@@ -39,7 +41,9 @@ class Settings(BaseSettings):
     # Workers.
     heartbeat_interval_s: float = 15.0
     heartbeat_expiry_s: float = 45.0
-    dispatch_policy: str = Field(default="shortest_queue", pattern="^(shortest_queue|weighted_random)$")
+    dispatch_policy: str = Field(
+        default="shortest_queue", pattern="^(shortest_queue|weighted_random)$"
+    )
     worker_secret: str | None = Field(
         default=None, description="Shared secret workers present to register with the gateway."
     )

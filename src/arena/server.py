@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from arena.config import Settings
 from arena.providers.base import Provider
-from arena.providers.registry import ModelSpec, RegistryFile, load_registry
+from arena.providers.registry import ModelSpec, RegistryFile
 
 log = logging.getLogger("arena.server")
 
@@ -23,8 +23,11 @@ WORKER_KIND = "arena_worker"
 
 
 def load_configured_registry(settings: Settings) -> RegistryFile:
-    path = settings.resolved_config_path()
-    return load_registry(path) if path is not None else RegistryFile()
+    """The registry file when one is configured, else the embedded default (demo models,
+    plus any Ollama server answering on its default port)."""
+    from arena.providers.registry import registry_for
+
+    return registry_for(settings)
 
 
 def build_static_providers(
@@ -148,7 +151,21 @@ def create_server_app(
     app.state.registry = registry
     app.state.settings = settings
 
-    # ---- Web app hook: the pages, arena and leaderboard routers are included here, e.g.
-    #      from arena.web.app import include_web
-    #      include_web(app, settings=settings, db=db, registry=registry)
+    # The arena pages, the arena JSON API and the leaderboard share the gateway's providers.
+    from arena.web.app import include_web
+
+    web = include_web(
+        app,
+        settings=settings,
+        registry=registry,
+        providers=providers,
+        db=db,
+        rate_limit_storage=settings.redis_url,
+    )
+
+    async def close_web_providers() -> None:
+        for provider in web.built_providers.values():
+            await provider.aclose()
+
+    app.state.gateway.on_shutdown.insert(0, close_web_providers)
     return app

@@ -1,0 +1,156 @@
+"""The HTML pages: battle, side by side, direct chat and about (the leaderboard page is
+``leaderboard_page.py``'s). Pages carry no model names in battle mode."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, Response
+
+from arena.errors import NotFound
+from arena.web.markdown import highlight_css
+
+if TYPE_CHECKING:
+    from arena.web.app import WebContext
+
+STATIC_FILES = {"arena.css": "text/css", "arena.js": "text/javascript"}
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+BATTLE_VOTES = [
+    {"value": "a", "label": "A is better"},
+    {"value": "b", "label": "B is better"},
+    {"value": "tie", "label": "Tie"},
+    {"value": "bothbad", "label": "Both are bad"},
+]
+DIRECT_VOTES = [
+    {"value": "upvote", "label": "Upvote"},
+    {"value": "downvote", "label": "Downvote"},
+    {"value": "flag", "label": "Flag"},
+]
+
+
+def pages_router(ctx: WebContext) -> APIRouter:
+    router = APIRouter(include_in_schema=False, route_class=ctx.route_class)
+    templates = ctx.templates
+    service = ctx.service
+
+    def nav() -> list[dict[str, str]]:
+        root = ctx.root_path
+        return [
+            {"key": "battle", "label": "Arena", "href": f"{root}/"},
+            {"key": "side_by_side", "label": "Side by side", "href": f"{root}/side-by-side"},
+            {"key": "direct", "label": "Direct chat", "href": f"{root}/direct"},
+            {"key": "leaderboard", "label": "Leaderboard", "href": ctx.leaderboard_href},
+            {"key": "about", "label": "About", "href": f"{root}/about"},
+        ]
+
+    def models_for_picker() -> list[dict[str, Any]]:
+        return [
+            {"name": s.name, "demo": service.is_demo(s.name), "vision": s.is_vision}
+            for s in service.named_models()
+        ]
+
+    async def render(request: Request, template: str, active: str, **extra: Any) -> Response:
+        session = await ctx.ensure_session(request)
+        context = {
+            "csrf_token": session.csrf_token,
+            "nav": nav(),
+            "active": active,
+            "root_path": ctx.root_path,
+            "static_url": ctx.static_url,
+            "highlight_css_url": ctx.static_url("highlight.css"),
+            "only_demo_models": service.only_demo,
+            "max_input_chars": ctx.limits.max_input_chars,
+            "max_turns": ctx.limits.max_turns,
+            "max_image_mb": round(service.image_limits.max_bytes / 1024 / 1024, 1),
+            "leaderboard_href": ctx.leaderboard_href,
+            **extra,
+        }
+        response = templates.TemplateResponse(request, template, context)
+        response.headers.update(SECURITY_HEADERS)
+        response.headers["Cache-Control"] = "no-store"
+        ctx.sessions.set_cookies(response, session)
+        return response
+
+    chat_common = {
+        "placeholder": "Ask anything…  (Enter sends, Shift+Enter for a new line)",
+    }
+
+    @router.get("/", response_class=HTMLResponse, name="arena_battle_page")
+    async def battle_page(request: Request) -> Response:
+        return await render(
+            request,
+            "arena.html",
+            "battle",
+            sides=[{"key": "a", "label": "Model A"}, {"key": "b", "label": "Model B"}],
+            votes=BATTLE_VOTES,
+            vote_group_label="Which answer is better?",
+            **chat_common,
+        )
+
+    @router.get("/side-by-side", response_class=HTMLResponse, name="arena_side_by_side_page")
+    async def side_by_side_page(request: Request) -> Response:
+        return await render(
+            request,
+            "side_by_side.html",
+            "side_by_side",
+            sides=[
+                {"key": "a", "label": "Model A", "default_index": 0},
+                {"key": "b", "label": "Model B", "default_index": 1},
+            ],
+            votes=BATTLE_VOTES,
+            vote_group_label="Which answer is better?",
+            models=models_for_picker(),
+            **chat_common,
+        )
+
+    @router.get("/direct", response_class=HTMLResponse, name="arena_direct_page")
+    async def direct_page(request: Request) -> Response:
+        return await render(
+            request,
+            "direct.html",
+            "direct",
+            sides=[{"key": "a", "label": "Answer"}],
+            votes=DIRECT_VOTES,
+            vote_group_label="Rate the latest answer",
+            models=models_for_picker(),
+            **chat_common,
+        )
+
+    @router.get("/about", response_class=HTMLResponse, name="arena_about_page")
+    async def about_page(request: Request) -> Response:
+        models = [
+            {
+                "name": s.name,
+                "demo": service.is_demo(s.name),
+                "vision": s.is_vision,
+                "organization": s.organization,
+                "description": s.description,
+            }
+            for s in service.specs
+            if s.arena.enabled and s.name in service.providers
+        ]
+        return await render(request, "about.html", "about", models=models)
+
+    @router.get("/static/{name}", name="arena_static")
+    async def static_file(name: str) -> Response:
+        headers = {"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"}
+        if name == "highlight.css":
+            return Response(highlight_css(), media_type="text/css", headers=headers)
+        media_type = STATIC_FILES.get(name)
+        if media_type is None:
+            raise NotFound(f"No static file {name!r}.")
+        return FileResponse(ctx.static_dir / name, media_type=media_type, headers=headers)
+
+    return router

@@ -1,0 +1,638 @@
+"""The arena's use cases behind the web API: create, chat, regenerate, vote, view.
+
+Rules come from ``arena.battles`` (state machine, sampler, limits, moderation, identity
+leaks); rows go through ``arena.store.battles_repo`` (synchronous, so it runs in worker
+threads). Nothing here sends a model name to a client before the vote: SSE payloads are
+built from side labels, rendered answer text and the state machine's public view.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import numpy as np
+
+from arena.battles.battle import (
+    Battle,
+    BattleMode,
+    BattleState,
+    Feedback,
+    VoteChoice,
+    parse_vote,
+)
+from arena.battles.identity_leak import IdentityLeakDetector
+from arena.battles.limits import ArenaLimits, ArenaRateLimiter, check_input, check_turns
+from arena.battles.moderation import Moderator, raise_if_flagged
+from arena.battles.pair_sampler import PairSampler, check_named_choice
+from arena.errors import BadRequest, Conflict, NoHealthyWorker, NotFound
+from arena.protocol import ChatCompletionRequest, ChatMessage, ImagePart, ImageURL, TextPart
+from arena.providers.base import Provider
+from arena.providers.registry import ModelSpec
+from arena.store import battles_repo as repo
+from arena.store import images as store_images
+from arena.store.db import Database
+from arena.web import images as image_files
+from arena.web.markdown import render_markdown
+from arena.web.records import StoredBattle, encode_leaks, in_one_transaction, load_battle
+from arena.web.streaming import SideOutcome, StreamLimits, sse, stream_sides
+from arena.web.write_queue import MESSAGE, VOTE, PriorityGate
+
+log = logging.getLogger("arena.web")
+T = TypeVar("T")
+
+LEAK_EVENT_MESSAGE = (
+    "Model {label}'s answer reveals which model it is. You can still vote, but the vote will "
+    "be stored as flagged and will not count toward the leaderboard."
+)
+CHOICE_TO_STORE = {
+    VoteChoice.A_BETTER: "a",
+    VoteChoice.B_BETTER: "b",
+    VoteChoice.TIE: "tie",
+    VoteChoice.BOTH_BAD: "bothbad",
+}
+API_TO_CHOICE = {"a": "a_better", "b": "b_better", "tie": "tie", "bothbad": "both_bad"}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
+
+
+def _utc(ts: float | None) -> datetime | None:
+    return datetime.fromtimestamp(ts, UTC) if ts else None
+
+
+def label(battle: Battle, side: str) -> str:
+    if battle.mode is BattleMode.DIRECT:
+        return "The model"
+    return f"Model {side.upper()}"
+
+
+@dataclass(frozen=True, slots=True)
+class TurnPlan:
+    """A validated turn, ready to stream. Building it raised every 4xx there is."""
+
+    stored: StoredBattle
+    battle: Battle  # after start_turn / regenerate
+    regenerate: bool
+    prompt: str
+    image_ids: tuple[str, ...]
+    requests: dict[str, ChatCompletionRequest]
+
+
+@dataclass
+class ArenaService:
+    """One per web app. Holds the registry view, the providers and per-process queues."""
+
+    db: Database
+    specs: Sequence[ModelSpec]
+    providers: dict[str, Provider]
+    limits: ArenaLimits
+    rate_limiter: ArenaRateLimiter
+    moderator: Moderator | None
+    data_dir: Path
+    image_limits: image_files.ImageLimits
+    stream_limits: StreamLimits
+    # Database calls in flight at once. The ORM work holds the GIL, so more threads mostly
+    # fight each other (and the event loop); fewer keep each call, and so each vote, short.
+    db_concurrency: int = 4
+    sampler: PairSampler = field(init=False)
+    leak_detector: IdentityLeakDetector = field(init=False)
+    rng: np.random.Generator = field(default_factory=np.random.default_rng)
+    # Battles this process is streaming now -> start time (monotonic).
+    _in_flight: dict[str, float] = field(default_factory=dict)
+    _write_gate: PriorityGate = field(init=False)
+    _read_gate: PriorityGate = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.specs = tuple(self.specs)
+        self._by_name = {s.name: s for s in self.specs}
+        self.sampler = PairSampler(self.specs)
+        self.leak_detector = IdentityLeakDetector.from_specs(self.specs)
+        if self.db.is_sqlite:
+            # One writer at a time. WAL readers never block each other, but each one holds
+            # a thread that fights the event loop for the GIL: a few at a time (a vote's
+            # read skips this queue, see _read).
+            self._write_gate = PriorityGate(1)
+            self._read_gate = PriorityGate(self.db_concurrency)
+        else:
+            # Reads and writes share the connection pool; queue them all, votes first.
+            gate = PriorityGate(self.db_concurrency)
+            self._write_gate, self._read_gate = gate, gate
+
+    async def _write(
+        self, fn: Callable[..., T], *args: Any, priority: int = MESSAGE, **kwargs: Any
+    ) -> T:
+        """A store write, through the priority queue (votes first)."""
+        async with self._write_gate.hold(priority):
+            return await in_thread(fn, *args, **kwargs)
+
+    async def _read(
+        self, fn: Callable[..., T], *args: Any, priority: int = MESSAGE, **kwargs: Any
+    ) -> T:
+        if priority == VOTE and self.db.is_sqlite:
+            # SQLite readers never block each other: a vote's read never queues.
+            return await in_thread(fn, *args, **kwargs)
+        async with self._read_gate.hold(priority):
+            return await in_thread(fn, *args, **kwargs)
+
+    # ------------------------------------------------------------------ models
+
+    @property
+    def stale_after_s(self) -> float:
+        return self.stream_limits.total_timeout_s + 30.0
+
+    def unavailable(self) -> frozenset[str]:
+        return frozenset(s.name for s in self.specs if s.name not in self.providers)
+
+    def is_demo(self, name: str) -> bool:
+        spec = self._by_name.get(name)
+        provider = self.providers.get(name)
+        return (spec is not None and spec.provider == "demo") or (
+            provider is not None and provider.info.kind == "demo"
+        )
+
+    def is_vision(self, name: str) -> bool:
+        spec = self._by_name.get(name)
+        return spec is not None and spec.is_vision
+
+    def organization(self, name: str) -> str:
+        spec = self._by_name.get(name)
+        return spec.organization if spec else ""
+
+    def named_models(self) -> list[ModelSpec]:
+        """Models a user may pick by name (side by side, direct)."""
+        gone = self.unavailable()
+        return [
+            s
+            for s in self.specs
+            if s.arena.enabled and not s.arena.anonymous_only and s.name not in gone
+        ]
+
+    @property
+    def only_demo(self) -> bool:
+        live = [s for s in self.specs if s.name in self.providers and s.arena.enabled]
+        return all(self.is_demo(s.name) for s in live)
+
+    # ------------------------------------------------------------------ sessions
+
+    async def create_session(self, *, ip_hash: str | None, user_agent: str | None) -> str:
+        ua_hash = hashlib.sha256(user_agent.encode()).hexdigest() if user_agent else None
+        info = await self._write(
+            repo.create_session,
+            self.db,
+            ttl_s=self.limits.session_ttl_s,
+            ip_hash=ip_hash,
+            user_agent_hash=ua_hash,
+        )
+        return info.id
+
+    # ------------------------------------------------------------------ battles
+
+    async def create_battle(
+        self,
+        *,
+        session_id: str,
+        ip_hash: str | None,
+        mode: str,
+        models: list[str] | None,
+        vision: bool,
+    ) -> Battle:
+        await self.rate_limiter.hit_request(session_id=session_id, ip_hash=ip_hash)
+        battle_mode = BattleMode(mode)
+        if battle_mode is BattleMode.BATTLE:
+            if models:
+                raise BadRequest(
+                    "anonymous battles draw their models; leave out 'models' or use "
+                    "mode 'side_by_side'",
+                    param="models",
+                )
+            pair = self.sampler.sample(self.rng, unavailable=self.unavailable(), vision=vision)
+            chosen: tuple[str, ...] = pair.models
+        else:
+            picked = check_named_choice(
+                self.specs,
+                models or [],
+                battle_mode,
+                unavailable=self.unavailable(),
+                vision=vision,
+            )
+            chosen = tuple(s.name for s in picked)
+        try:
+            info = await self._write(
+                repo.create_battle,
+                self.db,
+                mode=battle_mode.value,
+                model_a=chosen[0],
+                model_b=chosen[1] if len(chosen) > 1 else None,
+                session_id=session_id,
+            )
+        except NotFound:  # the session row is gone (expired and cleaned up, or a new db)
+            raise BadRequest(
+                "Your session is no longer valid: reload the page to start a new one.",
+                code="session_expired",
+            ) from None
+        return Battle.create(
+            battle_mode,
+            chosen,
+            now=info.created_at,
+            battle_id=info.id,
+            max_turns=self.limits.max_turns,
+        )
+
+    def _in_flight_now(self, battle_id: str) -> bool:
+        started = self._in_flight.get(battle_id)
+        if started is None:
+            return False
+        if time.monotonic() - started > self.stale_after_s:
+            self._in_flight.pop(battle_id, None)
+            return False
+        return True
+
+    async def load(
+        self, battle_id: str, session_id: str, *, priority: int = MESSAGE
+    ) -> StoredBattle:
+        """The caller's battle; anyone else's (or an unknown id) is 404."""
+        try:
+            stored = await self._read(
+                load_battle,
+                self.db,
+                battle_id,
+                max_turns=self.limits.max_turns,
+                now=utcnow(),
+                in_flight=self._in_flight_now(battle_id),
+                stale_after_s=self.stale_after_s,
+                priority=priority,
+            )
+        except NotFound:
+            stored = None
+        if stored is None or stored.session_id != session_id:
+            raise NotFound("No such battle in this session.", param="battle_id")
+        return stored
+
+    def view(self, stored: StoredBattle) -> dict[str, Any]:
+        battle = stored.battle
+        view = battle.revealed_view() if battle.revealed else battle.public_view()
+        for turn in view["turns"]:
+            for answer in turn["answers"]:
+                text = answer.get("text")
+                answer["html"] = render_markdown(text) if text else None
+        if battle.revealed:
+            for side in view["sides"]:
+                side["demo"] = self.is_demo(side["model"])
+        return view
+
+    # ------------------------------------------------------------------ turns
+
+    async def _image_parts(self, image_ids: Sequence[str]) -> list[ImagePart]:
+        parts = []
+        for image_id in image_ids:
+            info = await self._read(repo.get_image, self.db, image_id)
+            if info is None:
+                raise NotFound(
+                    "Unknown image id: upload it with POST /api/images first.", param="image_id"
+                )
+            data = await anyio.Path(store_images.image_path(self.data_dir, info)).read_bytes()
+            url = image_files.data_url(data, info.mime_type)
+            parts.append(ImagePart(image_url=ImageURL(url=url)))
+        return parts
+
+    async def _requests(self, battle: Battle) -> dict[str, ChatCompletionRequest]:
+        """Each side's chat history up to the newest turn (whose answers are pending)."""
+        image_cache: dict[str, ImagePart] = {}
+        for turn in battle.turns:
+            for image_id in turn.image_ids:
+                if image_id not in image_cache:
+                    (image_cache[image_id],) = await self._image_parts([image_id])
+        requests = {}
+        for side in battle.sides:
+            messages: list[ChatMessage] = []
+            for turn in battle.turns:
+                if turn.image_ids:
+                    content: Any = [TextPart(text=turn.prompt)] + [
+                        image_cache[i] for i in turn.image_ids
+                    ]
+                else:
+                    content = turn.prompt
+                messages.append(ChatMessage(role="user", content=content))
+                answer = turn.answer(side)
+                if answer is not None and not answer.failed and answer.text:
+                    messages.append(ChatMessage(role="assistant", content=answer.text))
+            requests[side] = ChatCompletionRequest(
+                model=battle.model_for(side), messages=messages, stream=True
+            )
+        return requests
+
+    async def plan_turn(
+        self,
+        *,
+        battle_id: str,
+        session_id: str,
+        ip_hash: str | None,
+        text: str | None,
+        image_id: str | None,
+        regenerate: bool,
+    ) -> TurnPlan:
+        """Every check of a new message or regenerate; raises the 4xx errors."""
+        await self.rate_limiter.hit_request(session_id=session_id, ip_hash=ip_hash)
+        stored = await self.load(battle_id, session_id)
+        battle = stored.battle
+        if self._in_flight_now(battle_id):
+            raise Conflict(
+                "The models are still answering the last message.", code="battle_streaming"
+            )
+        now = utcnow()
+        image_ids: tuple[str, ...] = ()
+        if regenerate:
+            new = battle.regenerate(now=now)
+            prompt = new.turns[-1].prompt
+            image_ids = new.turns[-1].image_ids
+        else:
+            prompt = text or ""
+            check_input(prompt, self.limits)
+            check_turns(len(battle.turns), self.limits)
+            if image_id is not None:
+                if not all(self.is_vision(m) for m in battle.models):
+                    what = "this battle's models" if not battle.revealed else "the chosen model(s)"
+                    raise BadRequest(
+                        f"Images need vision models and {what} cannot see images. "
+                        "Start a new round with the image attached.",
+                        param="image_id",
+                        code="vision_not_supported",
+                    )
+                image_ids = (image_id,)
+            new = battle.start_turn(prompt, now=now, image_ids=image_ids)
+            if self.moderator is not None:
+                result = await self.moderator.check(prompt)
+                if result.flagged:
+                    await self._write(
+                        repo.update_battle,
+                        self.db,
+                        battle_id,
+                        moderation_flagged=True,
+                        moderation_reason=",".join(result.categories) or "flagged",
+                    )
+                raise_if_flagged(result)
+        if any(m not in self.providers for m in battle.models):
+            raise NoHealthyWorker(
+                "This chat's models are no longer being served; start a new round.",
+                code="models_unavailable",
+            )
+        requests = await self._requests(new)  # 404 for an unknown image id
+        if self._in_flight_now(battle_id):  # a twin request got here while we awaited
+            raise Conflict(
+                "The models are still answering the last message.", code="battle_streaming"
+            )
+        self._in_flight[battle_id] = time.monotonic()  # released by run_turn or release()
+        return TurnPlan(stored, new, regenerate, prompt, image_ids, requests)
+
+    async def _persist_user_turn(self, plan: TurnPlan) -> None:
+        now = utcnow()
+
+        def write(db: Any) -> None:
+            for side in plan.battle.sides:
+                repo.add_message(
+                    db,
+                    plan.stored.conversation_ids[side],
+                    role="user",
+                    content=plan.prompt,
+                    image_hashes=plan.image_ids,
+                    now=now,
+                )
+
+        await self._write(in_one_transaction, self.db, write)
+
+    async def _persist_answers(
+        self, plan: TurnPlan, answers: dict[str, tuple[SideOutcome, str | None]], battle: Battle
+    ) -> None:
+        """Every side's answer (and any identity leak) in one transaction."""
+
+        def write(db: Any) -> None:
+            for side in plan.battle.sides:
+                outcome, error = answers[side]
+                usage = outcome.usage
+                repo.add_message(
+                    db,
+                    plan.stored.conversation_ids[side],
+                    role="assistant",
+                    content=outcome.text,
+                    model=plan.battle.model_for(side),
+                    started_at=_utc(outcome.started_at),
+                    finished_at=_utc(outcome.finished_at or time.time()),
+                    prompt_tokens=usage.prompt_tokens if usage else None,
+                    completion_tokens=usage.completion_tokens if usage else None,
+                    finish_reason=outcome.finish_reason,
+                    error=error,
+                )
+            if battle.leaked and not plan.stored.battle.leaked:
+                repo.update_battle(
+                    db, battle.battle_id, leaked=True, leak_reason=encode_leaks(battle.leaks)
+                )
+
+        await self._write(in_one_transaction, self.db, write)
+
+    async def run_turn(self, plan: TurnPlan) -> AsyncIterator[bytes]:
+        """Stream one turn as SSE bytes and record it; cancellation records what arrived.
+
+        Answers are shown as each side finishes and stored together before ``end``, so a
+        vote that follows ``end`` always finds them.
+        """
+        battle = plan.battle
+        battle_id = battle.battle_id
+        answers: dict[str, tuple[SideOutcome, str | None]] = {}
+        outcomes: dict[str, SideOutcome] = {}
+        stored = False
+        user_recorded = plan.regenerate
+        try:
+            if not plan.regenerate:
+                await self._persist_user_turn(plan)
+                user_recorded = True
+            jobs = {
+                side: (label(battle, side), self.providers[battle.model_for(side)], request)
+                for side, request in plan.requests.items()
+            }
+            async for event in stream_sides(jobs, self.stream_limits):
+                if event.kind == "delta":
+                    yield sse("delta", {"side": event.side, "text": event.text})
+                    continue
+                outcome = event.outcome
+                assert outcome is not None
+                outcomes[event.side] = outcome
+                now = utcnow()
+                if event.kind == "error":
+                    raw = outcome.raw_error or outcome.error
+                    answers[event.side] = (outcome, raw)
+                    battle = battle.record_answer(
+                        event.side, outcome.text, now=now, finish_reason=None, error=raw
+                    )
+                    yield sse(
+                        "error",
+                        {"side": event.side, "message": outcome.error, "kind": outcome.error_kind},
+                    )
+                    continue
+                answers[event.side] = (outcome, None)
+                battle = battle.record_answer(
+                    event.side, outcome.text, now=now, finish_reason=outcome.finish_reason
+                )
+                yield sse(
+                    "done",
+                    {
+                        "side": event.side,
+                        "html": render_markdown(outcome.text),
+                        "finish_reason": outcome.finish_reason,
+                    },
+                )
+                if battle.anonymous:
+                    leak = self.leak_detector.check_answer(
+                        outcome.text,
+                        side_model=battle.model_for(event.side),
+                        battle_models=battle.models,
+                    )
+                    if leak is not None:
+                        battle = battle.flag_identity_leak(event.side, leak.term, now=now)
+                        yield sse(
+                            "leak",
+                            {
+                                "side": event.side,
+                                "message": LEAK_EVENT_MESSAGE.format(label=event.side.upper()),
+                            },
+                        )
+            await self._persist_answers(plan, answers, battle)
+            stored = True
+            yield self._end_event(battle)
+        except Exception:  # the stream has begun: say so in-band, never with a name
+            log.exception("arena turn failed after streaming began (battle %s)", battle_id)
+            yield sse(
+                "error",
+                {
+                    "side": None,
+                    "message": "The server could not finish this turn. Try regenerating.",
+                    "kind": "internal",
+                },
+            )
+            yield self._end_event(battle, can_vote=False)
+        finally:
+            if not stored and user_recorded:
+                for side in battle.sides:
+                    if side not in answers:
+                        outcome = outcomes.get(side) or SideOutcome(side)
+                        answers[side] = (outcome, "interrupted: the turn did not finish")
+                with anyio.CancelScope(shield=True):
+                    try:
+                        await self._persist_answers(plan, answers, battle)
+                    except Exception:  # the stream is gone; the log must say why
+                        log.exception("could not record an interrupted turn")
+            self.release(battle_id)
+
+    def _end_event(self, battle: Battle, *, can_vote: bool | None = None) -> bytes:
+        view = battle.public_view()
+        return sse(
+            "end",
+            {
+                "battle_id": battle.battle_id,
+                "state": view["state"],
+                "can_vote": view["can_vote"] if can_vote is None else can_vote,
+                "can_regenerate": view["can_regenerate"],
+                "can_continue": view["can_continue"],
+                "turns_left": view["turns_left"],
+                "identity_leaked": view["identity_leaked"],
+                "message": view["notice"],
+            },
+        )
+
+    def release(self, battle_id: str) -> None:
+        """The turn of this battle is over (or never started streaming)."""
+        self._in_flight.pop(battle_id, None)
+
+    # ------------------------------------------------------------------ votes
+
+    async def vote(
+        self, *, battle_id: str, session_id: str, ip_hash: str | None, value: str
+    ) -> dict[str, Any]:
+        await self.rate_limiter.hit_vote(session_id=session_id, ip_hash=ip_hash)
+        stored = await self.load(battle_id, session_id, priority=VOTE)
+        battle = stored.battle
+        now = utcnow()
+        if battle.mode is BattleMode.DIRECT:
+            choice = parse_vote(battle.mode, value)
+            assert isinstance(choice, Feedback)
+            if battle.state is not BattleState.READY or "a" not in stored.answer_message_ids:
+                raise BadRequest(
+                    "Rate an answer after the model has finished it.", code="vote_before_answer"
+                )
+            await self._write(
+                repo.record_vote,
+                self.db,
+                battle_id,
+                choice.value,
+                priority=VOTE,
+                session_id=session_id,
+                ip_hash=ip_hash,
+                message_id=stored.answer_message_ids["a"],
+            )
+            counted = False
+            store_value = choice.value
+        else:
+            if self._in_flight_now(battle_id):
+                raise BadRequest(
+                    "Wait until every model has finished answering before voting.",
+                    code="vote_while_streaming",
+                )
+            choice = parse_vote(battle.mode, API_TO_CHOICE.get(value, value))
+            battle = battle.vote(choice, now=now)
+            assert isinstance(choice, VoteChoice)
+            store_value = CHOICE_TO_STORE[choice]
+            # Committed before this returns; a racing second vote gets Conflict (409).
+            await self._write(
+                repo.record_vote,
+                self.db,
+                battle_id,
+                store_value,
+                priority=VOTE,
+                session_id=session_id,
+                ip_hash=ip_hash,
+                status="voted",
+                now=now,
+            )
+            counted = battle.outcome().counts_for_ratings
+        return {
+            "battle_id": battle_id,
+            "vote": store_value,
+            "counted": counted,
+            "leaked": battle.leaked,
+            "models": {
+                side: {
+                    "name": battle.model_for(side),
+                    "demo": self.is_demo(battle.model_for(side)),
+                    "organization": self.organization(battle.model_for(side)),
+                }
+                for side in battle.sides
+            },
+        }
+
+    # ------------------------------------------------------------------ images
+
+    async def save_image(self, data: bytes) -> image_files.PreparedImage:
+        """Check and shrink here (clear messages, size limits), then let the store write
+        the bytes under the data dir by content hash and record them."""
+        prepared = await in_thread(image_files.prepare_image, data, self.image_limits)
+        await self._write(
+            store_images.store_image_bytes,
+            self.db,
+            self.data_dir,
+            prepared.data,
+            max_bytes=self.image_limits.max_bytes,
+            max_pixels=self.image_limits.max_pixels,
+        )
+        return prepared
