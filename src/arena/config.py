@@ -67,6 +67,14 @@ class Settings(BaseSettings):
     arena_blocked_words_path: Path | None = Field(
         default=None, description="Moderation word list (one word or phrase per line)."
     )
+    leaderboard_refresh_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="Least time between leaderboard recomputations as votes arrive.",
+    )
+    leaderboard_rounds: int = Field(
+        default=200, ge=10, description="Bootstrap rounds of the live leaderboard."
+    )
     arena_db_concurrency: int = Field(
         default=4,
         ge=1,

@@ -164,6 +164,8 @@ def create_server_app(
     )
 
     async def close_web_providers() -> None:
+        if web.refresher is not None:
+            web.refresher.close()
         for provider in web.built_providers.values():
             await provider.aclose()
 

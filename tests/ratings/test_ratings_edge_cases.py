@@ -125,3 +125,19 @@ def test_unknown_options_are_rejected():
         sandwich_intervals(battles, simultaneous="sidak")
     with pytest.raises(RatingInputError, match="needs features"):
         fit_style_control(battles)
+
+
+def test_style_control_without_varying_features_is_a_clear_error():
+    from arena.ratings import Battles, fit_style_control
+    from arena.ratings.errors import RatingInputError
+
+    same = np.ones((6, 2))
+    battles = Battles.from_columns(
+        ["a", "b", "a", "b", "a", "b"],
+        ["b", "a", "b", "a", "b", "a"],
+        ["model_a", "model_b", "model_a", "tie", "model_b", "model_a"],
+        features_a=same,
+        features_b=same,
+    )
+    with pytest.raises(RatingInputError, match="varies across battles"):
+        fit_style_control(battles, ci="sandwich")

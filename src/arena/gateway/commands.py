@@ -115,6 +115,9 @@ def serve(
         port=settings.port,
         loop="uvloop",
         http="httptools",
+        # Client addresses are decided by settings.trusted_proxies alone; uvicorn's default
+        # would believe X-Forwarded-For from any local client.
+        proxy_headers=False,
         log_level=log_level.lower(),
         access_log=False,
         timeout_graceful_shutdown=10,

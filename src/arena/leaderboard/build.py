@@ -101,7 +101,9 @@ def build_leaderboards(
                 meta={**shared, "counts": selected.counts()},
             )
         except BadRequest:
-            if skip_empty and category != "full":
+            # A category too small to rate, or style control without varying features:
+            # the other boards are still worth publishing.
+            if skip_empty and (category != "full" or style):
                 continue
             raise
         boards.append(board)

@@ -278,6 +278,12 @@ def fit_style_control(
     x_all, mean, std = normalize_features(battles, normalization)
     # A feature that never varies (e.g. no bold text in a category) has no effect to fit.
     active = x_all.std(axis=0) > 0
+    if not active.any():
+        raise RatingInputError(
+            "style control needs at least one style feature that varies across battles; "
+            "here every battle has the same feature values",
+            param="features",
+        )
     x = x_all[:, active]
     weights = battles.effective_weights(reweight, min_pair_count)
     table = aggregate(battles, weights)

@@ -97,6 +97,7 @@ class WebContext:
     root_path: str = ""
     built_providers: dict[str, Provider] = field(default_factory=dict)
     leaderboard_href: str = "/leaderboard"
+    refresher: Any = None  # leaderboard.refresher.ArtifactRefresher when the board is live
     static_dir: Path = PACKAGE_DIR / "static"
 
     def static_url(self, name: str) -> str:
@@ -223,6 +224,30 @@ def build_context(
     return ctx
 
 
+def live_leaderboard(ctx: WebContext) -> Any:
+    """Recompute the leaderboard artifacts from the store in the background, after votes
+    arrive (coalesced, at most once per ``settings.leaderboard_refresh_s``)."""
+    from functools import partial
+
+    from arena.leaderboard.build import refresh_artifacts
+    from arena.leaderboard.compute import RatingSettings
+    from arena.leaderboard.refresher import ArtifactRefresher
+    from arena.store.battles_repo import count_votes
+
+    db = ctx.service.db
+    recompute = partial(
+        refresh_artifacts,
+        db.url,
+        ctx.settings.data_dir / "leaderboard",
+        settings=RatingSettings(rounds=ctx.settings.leaderboard_rounds),
+    )
+    refresher = ArtifactRefresher(recompute, min_interval_s=ctx.settings.leaderboard_refresh_s)
+    ctx.service.on_vote = refresher.request
+    if count_votes(db) > 0:
+        refresher.request()  # votes from before this start: show them
+    return refresher
+
+
 def _include_leaderboard(app: FastAPI, ctx: WebContext) -> None:
     from arena.web.leaderboard_page import leaderboard_router
 
@@ -234,6 +259,7 @@ def _include_leaderboard(app: FastAPI, ctx: WebContext) -> None:
         {"key": "leaderboard", "label": "Leaderboard", "href": ctx.leaderboard_href},
         {"key": "about", "label": "About", "href": f"{ctx.root_path}/about"},
     ]
+    ctx.refresher = live_leaderboard(ctx)
     app.include_router(
         leaderboard_router(
             ctx.settings.data_dir / "leaderboard",
@@ -308,6 +334,8 @@ def create_web_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        if app.state.web.refresher is not None:
+            app.state.web.refresher.close()
         for provider in app.state.web.built_providers.values():
             await provider.aclose()
         if own_db:

@@ -107,6 +107,8 @@ class ArenaService:
     # Database calls in flight at once. The ORM work holds the GIL, so more threads mostly
     # fight each other (and the event loop); fewer keep each call, and so each vote, short.
     db_concurrency: int = 4
+    # Called after every committed vote (the live leaderboard asks for a recomputation).
+    on_vote: Callable[[], None] | None = None
     sampler: PairSampler = field(init=False)
     leak_detector: IdentityLeakDetector = field(init=False)
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
@@ -606,6 +608,8 @@ class ArenaService:
                 now=now,
             )
             counted = battle.outcome().counts_for_ratings
+            if counted and self.on_vote is not None:
+                self.on_vote()
         return {
             "battle_id": battle_id,
             "vote": store_value,
