@@ -43,7 +43,7 @@ import tempfile
 import time
 from pathlib import Path
 
-DATA = Path("/work/shared/data/mt_bench")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mt_bench"
 
 
 def serve_judge(latency: float, port_queue: mp.Queue) -> None:

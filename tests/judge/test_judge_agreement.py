@@ -10,7 +10,6 @@ stand-in on loopback, reached through the real openai_compatible provider.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml
@@ -19,9 +18,10 @@ from typer.testing import CliRunner
 from arena.cli import app
 from arena.judge.agreement import agreement, battles_as_benchmark, human_votes, vote_key
 from arena.judge.benchmark_files import load_answers, load_questions
+from support.shared_data import SHARED_DATA
 
-AH = Path("/work/shared/data/arena_hard_v0.1")
-MT_PROMPTS = Path("/work/shared/data/mt_bench/judge_prompts.jsonl")
+AH = SHARED_DATA / "arena_hard_v0.1"
+MT_PROMPTS = SHARED_DATA / "mt_bench/judge_prompts.jsonl"
 
 
 def test_agreement_with_and_without_ties() -> None:

@@ -29,8 +29,9 @@ from arena.judge.benchmark_files import (
 from arena.judge.prompts import PromptBook, pair_fields, render, single_fields
 from arena.judge.sources import JsonlAppender, read_jsonl_if_exists
 from arena.judge.verdicts import Scale
+from support.shared_data import SHARED_DATA
 
-DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 MT = DATA / "mt_bench"
 AH = DATA / "arena_hard_v0.1"
 

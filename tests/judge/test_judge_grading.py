@@ -26,8 +26,9 @@ from arena.judge.grading import Grader, Mode, Spread, grade, plan_tasks
 from arena.judge.judgments import graded_battles, load_judgments, pair_battles
 from arena.judge.prompts import PromptBook
 from arena.judge.scores import mt_bench_scores, pair_records
+from support.shared_data import SHARED_DATA
 
-MT = Path("/work/shared/data/mt_bench")
+MT = SHARED_DATA / "mt_bench"
 FAST = RetryPolicy(attempts=3, initial_backoff_s=0.01, max_backoff_s=0.02, timeout_s=5.0)
 
 

@@ -19,10 +19,11 @@ import yaml
 from typer.testing import CliRunner
 
 from arena.cli import app
+from support.shared_data import SHARED_DATA
 
 pytestmark = pytest.mark.local
 
-MT_PROMPTS = Path("/work/shared/data/mt_bench/judge_prompts.jsonl")
+MT_PROMPTS = SHARED_DATA / "mt_bench/judge_prompts.jsonl"
 
 QUESTIONS = [
     {

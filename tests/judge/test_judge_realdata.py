@@ -16,7 +16,6 @@ import json
 import math
 import re
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -24,9 +23,10 @@ from arena.judge.agreement import agreement, judge_votes
 from arena.judge.judgments import graded_battles, load_judgments, pair_battles, table_battles
 from arena.judge.report import build_report, infer_baseline
 from arena.judge.scores import leaderboard, pair_records
+from support.shared_data import SHARED_DATA
 
-VICUNA = Path("/work/shared/data/vicuna80")
-ARENA_HARD = Path("/work/shared/data/arena_hard_v0.1")
+VICUNA = SHARED_DATA / "vicuna80"
+ARENA_HARD = SHARED_DATA / "arena_hard_v0.1"
 
 
 def vicuna_pair_rows() -> list[dict]:

@@ -9,14 +9,14 @@ pipeline recorded beside the judgment text.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from arena.judge.scores import mt_bench_scores
 from arena.judge.verdicts import Scale, parse_graded_pair, parse_pair, parse_rating, parse_verdict
+from support.shared_data import SHARED_DATA
 
-DATA = Path("/work/shared/data/routellm_evals/mt_bench/judgements.jsonl")
+DATA = SHARED_DATA / "routellm_evals/mt_bench/judgements.jsonl"
 
 
 @pytest.mark.parametrize(
@@ -141,7 +141,7 @@ def test_show_on_real_judgments_with_categories_and_radar(tmp_path) -> None:
             "-i",
             str(DATA),
             "-q",
-            "/work/shared/data/mt_bench/question.jsonl",
+            str(SHARED_DATA / "mt_bench/question.jsonl"),
             "--plot",
             str(plot),
             "--json",
@@ -156,7 +156,7 @@ def test_show_on_real_judgments_with_categories_and_radar(tmp_path) -> None:
     rows = _real_rows()
     categories = {
         json.loads(x)["question_id"]: json.loads(x)["category"]
-        for x in Path("/work/shared/data/mt_bench/question.jsonl").read_text().splitlines()
+        for x in (SHARED_DATA / "mt_bench/question.jsonl").read_text().splitlines()
     }
     for category, mean in gpt4["categories"].items():
         mine = [r["score"] for r in rows if r["model"] == "gpt-4-1106-preview"

@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-ARENA_HARD = Path("/work/shared/data/arena_hard_v0.1")
+from support.shared_data import SHARED_DATA
+
+ARENA_HARD = SHARED_DATA / "arena_hard_v0.1"
 CRITERIA = (
     "specificity",
     "domain_knowledge",

@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 
 from arena.cli import app
 from arena.leaderboard.artifacts import load_latest, read_parquet
+from support.shared_data import SHARED_DATA
 
-ARENA_HARD_BATTLES = "/work/shared/data/arena_hard_v0.1/arena_hard_battles.jsonl"
+ARENA_HARD_BATTLES = str(SHARED_DATA / "arena_hard_v0.1/arena_hard_battles.jsonl")
 ORDER = ["alpha-large", "beta-medium", "gamma-small", "delta-tiny"]
 
 

@@ -9,8 +9,9 @@ import pytest
 
 from arena.errors import BadRequest
 from arena.leaderboard.battle_table import load_battles, normalize_rows
+from support.shared_data import SHARED_DATA
 
-ARENA_HARD_BATTLES = "/work/shared/data/arena_hard_v0.1/arena_hard_battles.jsonl"
+ARENA_HARD_BATTLES = str(SHARED_DATA / "arena_hard_v0.1/arena_hard_battles.jsonl")
 
 
 @pytest.mark.parametrize("fmt", ["json", "jsonl", "parquet"])

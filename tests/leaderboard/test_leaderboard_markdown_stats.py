@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
@@ -18,8 +17,9 @@ from arena.pipeline.markdown_stats import (
     has_code,
     markdown_counts,
 )
+from support.shared_data import SHARED_DATA
 
-ANSWERS = Path("/work/shared/data/arena_hard_v0.1/model_answer")
+ANSWERS = SHARED_DATA / "arena_hard_v0.1/model_answer"
 
 
 def _answer(model: str, uid: str) -> str:
