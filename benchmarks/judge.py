@@ -5,7 +5,9 @@ app) that speaks the OpenAI chat-completions streaming format and answers every 
 after exactly ``--latency`` seconds with a short judgment ending in a verdict. The client is
 the real pipeline: ``arena.judge.grading.grade`` in single mode with the real MT-Bench
 questions and judge prompts, the judge reached through the real ``openai_compatible``
-provider (httpx), the judge-call cache on, rows appended to a JSONL file.
+provider on the shared HTTP client the judge commands use (``arena.judge.clients``, the
+gateway's ``make_upstream_client``: aiohttp transport), the judge-call cache on, rows
+appended to a JSONL file.
 
 For each concurrency it reports judgments per second and two overhead figures:
 
@@ -24,7 +26,7 @@ For each concurrency it reports judgments per second and two overhead figures:
 Bare and full runs alternate (``--repeat`` rounds, medians reported), each full run with a
 fresh cache so every judgment is a real call.
 
-    python benchmarks/judge.py --latency 0.05 --concurrency 1 16 64
+    python benchmarks/judge.py --latency-ms 50 1000 --concurrency 1 16 64
 
 Needs the MT-Bench data from /work/shared/data/mt_bench (or pass --questions/--prompts).
 """
@@ -134,6 +136,7 @@ async def run_once(
     work: Path,
     repeat: int,
 ) -> dict[str, float]:
+    from arena.config import Settings
     from arena.judge.benchmark_files import (
         ModelAnswer,
         load_judge_prompts,
@@ -141,6 +144,7 @@ async def run_once(
     )
     from arena.judge.cache import JudgeCache
     from arena.judge.calls import JudgeCaller, RetryPolicy
+    from arena.judge.clients import make_judge_client
     from arena.judge.grading import Grader, Mode, grade, plan_tasks
     from arena.judge.prompts import PromptBook
     from arena.providers.openai_compat import OpenAICompatProvider
@@ -162,8 +166,10 @@ async def run_once(
     tasks, _ = plan_tasks(Mode.SINGLE, questions, answers, sorted(answers))
     tasks = tasks[:n]
     grader = Grader(Mode.SINGLE, PromptBook(load_judge_prompts(prompts_path)), answers)
+    shared = [make_judge_client(Settings()) for _ in range(clients)]
     providers = [
-        OpenAICompatProvider(base_url=url + "/v1", upstream_model="judge") for _ in range(clients)
+        OpenAICompatProvider(base_url=url + "/v1", upstream_model="judge", client=client)
+        for client in shared
     ]
     cache = JudgeCache(work / f"cache-{concurrency}-{clients}.sqlite")
     caller = JudgeCaller(
@@ -195,6 +201,8 @@ async def run_once(
         caller.cache = cache
     for provider in providers:
         await provider.aclose()
+    for client in shared:
+        await client.close()
     cache.close()
     median = statistics.median
     best = min(range(repeat), key=lambda i: walls[i])
@@ -272,19 +280,63 @@ async def pipeline_alone(
     return used / n
 
 
+def run_latency(args, latency: float, loop_factory) -> tuple[list[dict], float]:
+    process, url = start_judge(latency)
+    rows = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            runs = [(c, max(1, k)) for c in args.concurrency for k in args.clients]
+            for c, k in dict.fromkeys(runs):
+                n = max(args.min_judgments, int(args.seconds * c / latency))
+                with asyncio.Runner(loop_factory=loop_factory) as runner:
+                    result = runner.run(
+                        run_once(url, n, c, k, args.questions, args.prompts, Path(tmp), args.repeat)
+                    )
+                ideal = n * latency / c
+                wall = result["wall"]
+                rows.append(
+                    {
+                        "concurrency": c,
+                        "clients": k,
+                        "judgments": n,
+                        "wall_s": wall,
+                        "per_s": n / wall,
+                        "ideal_per_s": c / latency,
+                        "overhead": 1 - ideal / wall,
+                        "outside_calls": 1 - result["call_seconds"] / (c * wall),
+                        "mean_call_ms": 1000 * result["call_seconds"] / n,
+                        "bare_per_s": n / result["bare_wall"],
+                        "pipeline_overhead": 1 - result["bare_wall"] / wall,
+                        "cpu_ms": 1000 * result["cpu"] / n,
+                        "bare_cpu_ms": 1000 * result["bare_cpu"] / n,
+                        "cpu_share": 1 - result["bare_cpu"] / result["cpu"],
+                        "load": os.getloadavg()[0],
+                    }
+                )
+    finally:
+        process.terminate()
+        process.join(timeout=10)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--latency", type=float, default=0.05, help="Judge latency (s).")
+    parser.add_argument(
+        "--latency-ms", type=float, nargs="+", default=[50.0, 1000.0], help="Judge latencies."
+    )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument(
         "--clients",
         type=int,
         nargs="+",
-        default=[1, 0],
-        help="HTTP client pools for the judge (0: one per 16 calls in flight, the CLI default).",
+        default=[1],
+        help="Shared HTTP clients the judge calls are spread over (the CLI's --judge-clients).",
     )
     parser.add_argument(
         "--seconds", type=float, default=4.0, help="Ideal duration per concurrency level."
+    )
+    parser.add_argument(
+        "--min-judgments", type=int, default=20, help="Judgments per run at the least."
     )
     parser.add_argument(
         "--repeat", type=int, default=3, help="Rounds per setting (medians are reported)."
@@ -299,65 +351,28 @@ def main() -> None:
         loop_factory = uvloop.new_event_loop
     except ImportError:
         loop_factory = None
-    process, url = start_judge(args.latency)
-    rows = []
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            runs = [(c, k or max(1, -(-c // 16))) for c in args.concurrency for k in args.clients]
-            for c, k in dict.fromkeys(runs):
-                n = max(20, int(args.seconds * c / args.latency))
-                with asyncio.Runner(loop_factory=loop_factory) as runner:
-                    result = runner.run(
-                        run_once(url, n, c, k, args.questions, args.prompts, Path(tmp), args.repeat)
-                    )
-                ideal = n * args.latency / c
-                wall = result["wall"]
-                rows.append(
-                    {
-                        "concurrency": c,
-                        "clients": k,
-                        "judgments": n,
-                        "wall_s": wall,
-                        "per_s": n / wall,
-                        "ideal_per_s": c / args.latency,
-                        "overhead": (wall - ideal) / wall,
-                        "outside_calls": 1 - result["call_seconds"] / (c * wall),
-                        "mean_call_ms": 1000 * result["call_seconds"] / n,
-                        "bare_per_s": n / result["bare_wall"],
-                        "pipeline_overhead": 1 - result["bare_wall"] / wall,
-                        "cpu_ms": 1000 * result["cpu"] / n,
-                        "bare_cpu_ms": 1000 * result["bare_cpu"] / n,
-                        "cpu_share": 1 - result["bare_cpu"] / result["cpu"],
-                    }
-                )
-        with tempfile.TemporaryDirectory() as tmp, asyncio.Runner(loop_factory=loop_factory) as r:
-            alone = r.run(pipeline_alone(4000, 64, args.questions, args.prompts, Path(tmp)))
-    finally:
-        process.terminate()
-        process.join(timeout=10)
-    print(
-        f"pipeline alone (instant in-process judge, concurrency 64): {alone * 1e6:.0f} us CPU "
-        f"per judgment, i.e. {alone * 64 / args.latency:.1%} of one core at the ideal rate of "
-        f"concurrency 64"
-    )
-    print(f"judge latency {args.latency * 1000:.0f} ms; python {sys.version.split()[0]}")
-    print(f"medians of {args.repeat} rounds; load average {os.getloadavg()[0]:.1f}")
-    header = (
-        "| concurrency | client pools | judgments | wall (s) | judgments/s | ideal/s "
-        "| overhead vs ideal | outside calls | mean call (ms) | calls only/s "
-        "| pipeline overhead (wall) | client CPU ms/judgment (full / calls only) "
-        "| pipeline share of client CPU |"
-    )
-    print(header)
-    print("|" + "---:|" * 13)
-    for r in rows:
+    tables = [(ms, run_latency(args, ms / 1000, loop_factory)) for ms in args.latency_ms]
+    with tempfile.TemporaryDirectory() as tmp, asyncio.Runner(loop_factory=loop_factory) as r:
+        alone = r.run(pipeline_alone(4000, 64, args.questions, args.prompts, Path(tmp)))
+    print(f"pipeline alone (instant in-process judge, concurrency 64): {alone * 1e6:.0f} us CPU")
+    print(f"python {sys.version.split()[0]}; medians of {args.repeat} rounds")
+    for ms, rows in tables:
+        print(f"\njudge latency {ms:.0f} ms")
         print(
-            f"| {r['concurrency']} | {r['clients']} | {r['judgments']} | {r['wall_s']:.2f} "
-            f"| {r['per_s']:.1f} "
-            f"| {r['ideal_per_s']:.0f} | {r['overhead']:.1%} | {r['outside_calls']:.1%} "
-            f"| {r['mean_call_ms']:.1f} | {r['bare_per_s']:.1f} | {r['pipeline_overhead']:.1%} "
-            f"| {r['cpu_ms']:.2f} / {r['bare_cpu_ms']:.2f} | {r['cpu_share']:.1%} |"
+            "| concurrency | clients | judgments | wall (s) | judgments/s | ideal/s "
+            "| overhead vs ideal | outside calls | mean call (ms) | calls only/s "
+            "| pipeline overhead (wall) | client CPU ms/judgment (full / calls only) "
+            "| pipeline share of client CPU | load avg |"
         )
+        print("|" + "---:|" * 14)
+        for r in rows:
+            print(
+                f"| {r['concurrency']} | {r['clients']} | {r['judgments']} | {r['wall_s']:.2f} "
+                f"| {r['per_s']:.1f} | {r['ideal_per_s']:.1f} | {r['overhead']:.1%} "
+                f"| {r['outside_calls']:.1%} | {r['mean_call_ms']:.1f} | {r['bare_per_s']:.1f} "
+                f"| {r['pipeline_overhead']:.1%} | {r['cpu_ms']:.2f} / {r['bare_cpu_ms']:.2f} "
+                f"| {r['cpu_share']:.1%} | {r['load']:.1f} |"
+            )
 
 
 if __name__ == "__main__":

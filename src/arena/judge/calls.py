@@ -160,10 +160,9 @@ class CallOutcome:
 class JudgeCaller:
     """Calls one judge model. Safe to share between concurrent tasks.
 
-    ``provider`` may be several instances of the same judge (each with its own HTTP client);
-    calls go to them in turn. With many calls in flight this spreads connections over
-    several small pools, which matters for httpx: its pool does work proportional to the
-    number of open connections on every request (see docs/benchmarks-judge.md).
+    ``provider`` may be several instances of the same judge (each on its own HTTP client);
+    calls go to them in turn, spreading connections over several pools. With the shared
+    aiohttp-backed client one instance is enough (see docs/benchmarks-judge.md).
     """
 
     def __init__(

@@ -65,39 +65,22 @@ def _load_specs(names: Sequence[str], config: Path | None) -> tuple[dict[str, An
     return specs, settings
 
 
-def _providers(names: Sequence[str], config: Path | None) -> dict[str, Any]:
-    """Providers for the named models from the model registry file."""
-    from arena.providers.registry import build_provider
+def _providers(names: Sequence[str], config: Path | None) -> Any:
+    """Providers for the named models from the model registry file, OpenAI-compatible ones
+    on one shared HTTP client; close them with ``await providers.aclose()``."""
+    from arena.judge.clients import build_provider_set
 
     specs, settings = _load_specs(names, config)
-    return {name: build_provider(specs[name], settings) for name in dict.fromkeys(names)}
+    return build_provider_set(specs, list(names), settings)
 
 
-# Backends reached over HTTP; others (a local model) must not be built twice.
-_LOCAL_KINDS = frozenset({"local", "demo", "workers"})
-
-
-def _judge_providers(
-    names: Sequence[str], config: Path | None, clients: int, concurrency: int
-) -> dict[str, list[Any]]:
-    """Judge providers, several instances (HTTP client pools) per HTTP judge when asked;
-    ``clients=0`` means one per 16 calls in flight."""
-    from arena.providers.registry import build_provider
+def _judge_providers(names: Sequence[str], config: Path | None, clients: int) -> Any:
+    """Judge providers on shared HTTP clients: one by default (``clients`` 0 or 1), or the
+    judge's calls spread over ``clients`` shared clients."""
+    from arena.judge.clients import build_provider_set
 
     specs, settings = _load_specs(names, config)
-    wanted = clients or max(1, -(-concurrency // 16))
-    out = {}
-    for name in dict.fromkeys(names):
-        spec = specs[name]
-        count = 1 if spec.provider in _LOCAL_KINDS else wanted
-        out[name] = [build_provider(spec, settings) for _ in range(count)]
-    return out
-
-
-async def _close(providers: dict[str, Any]) -> None:
-    for entry in providers.values():
-        for provider in entry if isinstance(entry, list) else [entry]:
-            await provider.aclose()
+    return build_provider_set(specs, list(names), settings, clients=max(1, clients))
 
 
 def _parse_pairs(values: Sequence[str], what: str) -> dict[str, float]:
@@ -177,7 +160,7 @@ def answer_command(
     async def main():
         try:
             return await generate_answers(
-                providers,
+                providers.providers,
                 qs,
                 out,
                 concurrency=concurrency,
@@ -187,7 +170,7 @@ def answer_command(
                 show_progress=progress,
             )
         finally:
-            await _close(providers)
+            await providers.aclose()
 
     summary = _run(main)
     typer.echo(
@@ -233,7 +216,10 @@ def grade_command(
     ),
     concurrency: int = typer.Option(16, min=1, help="Judge calls in flight."),
     judge_clients: int = typer.Option(
-        0, min=0, help="HTTP client pools per judge (0: one per 16 calls in flight)."
+        1,
+        min=0,
+        help="Shared HTTP clients the judge calls are spread over (0 or 1: one, the fast "
+        "default; more only splits the connection pool).",
     ),
     parse_retries: int = typer.Option(2, min=0, help="New samples when a verdict is unparsable."),
     retries: int = typer.Option(4, min=1, help="Attempts per judge call (errors, timeouts)."),
@@ -299,7 +285,7 @@ def grade_command(
         grader.check_prompts(tasks)
     except ArenaError as e:
         raise _fail(e.message) from None
-    providers = _judge_providers(judges, config, judge_clients, concurrency)
+    providers = _judge_providers(judges, config, judge_clients)
     store = None if no_cache else JudgeCache(cache or out.with_name(out.name + ".cache.sqlite"))
     policy = RetryPolicy(attempts=retries, initial_backoff_s=backoff, timeout_s=timeout)
     params = {"temperature": judge_temperature, "max_tokens": max_tokens}
@@ -321,7 +307,7 @@ def grade_command(
                 show_progress=progress,
             )
         finally:
-            await _close(providers)
+            await providers.aclose()
             if store is not None:
                 store.close()
 
@@ -483,7 +469,7 @@ def _judge_battles(
         grader.check_prompts(bench.tasks)
     except ArenaError as e:
         raise _fail(e.message) from None
-    providers = _judge_providers([judge], config, 0, concurrency)
+    providers = _judge_providers([judge], config, 1)
     store = JudgeCache(out.with_name(out.name + ".cache.sqlite"))
     caller = JudgeCaller(
         judge,
@@ -499,7 +485,7 @@ def _judge_battles(
                 grader, bench.tasks, [caller], out, concurrency=concurrency, show_progress=progress
             )
         finally:
-            await _close(providers)
+            await providers.aclose()
             store.close()
 
     summary = _run(main)

@@ -1,0 +1,84 @@
+"""The providers the judge commands call, built on the gateway's shared HTTP client.
+
+Each ``OpenAICompatProvider`` built on its own gets a private httpx client, whose pool costs
+milliseconds of CPU per call at tens of calls in flight; at judge concurrency that, not the
+judge, set the pace. Here every OpenAI-compatible model shares one client from
+``make_upstream_client`` (aiohttp transport when ``httpx-aiohttp`` is installed), and
+``ProviderSet.aclose`` closes the providers and then the shared client(s) once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def make_judge_client(settings: Any) -> Any:
+    """One shared client with the settings' connect and write limits."""
+    from arena.gateway.upstream_client import make_upstream_client
+
+    return make_upstream_client(
+        connect_timeout_s=settings.connect_timeout_s,
+        write_timeout_s=settings.stream_idle_timeout_s,
+    )
+
+
+def build_model_provider(spec: Any, settings: Any, client: Any) -> Any:
+    """The registry's provider for ``spec``; OpenAI-compatible ones use ``client``."""
+    from arena.providers.openai_compat import OpenAICompatProvider
+    from arena.providers.registry import OPENAI_COMPATIBLE_DEFAULTS, build_provider
+    from arena.providers.upstream_http import Timeouts
+
+    if client is None or spec.provider not in OPENAI_COMPATIBLE_DEFAULTS:
+        return build_provider(spec, settings)
+    assert spec.resolved_base_url is not None  # the registry validator guarantees it
+    return OpenAICompatProvider(
+        base_url=spec.resolved_base_url,
+        upstream_model=spec.upstream_name,
+        kind=spec.provider,
+        api_key_env=spec.api_key_env,
+        timeouts=Timeouts.from_settings(settings, spec.timeout_s),
+        params=spec.params,
+        capabilities=frozenset(spec.capabilities),
+        client=client,
+    )
+
+
+@dataclass
+class ProviderSet:
+    """Providers by model name (one, or a list of instances) and the clients they share."""
+
+    providers: dict[str, Any]
+    clients: list[Any] = field(default_factory=list)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.providers[name]
+
+    async def aclose(self) -> None:
+        try:
+            for entry in self.providers.values():
+                for provider in entry if isinstance(entry, list) else [entry]:
+                    await provider.aclose()
+        finally:
+            for client in self.clients:
+                await client.close()
+
+
+def build_provider_set(
+    specs: dict[str, Any], names: list[str], settings: Any, *, clients: int = 1
+) -> ProviderSet:
+    """Providers for ``names``. ``clients`` > 1 spreads each OpenAI-compatible model over
+    that many shared clients (one provider instance each), and the value becomes a list;
+    with ``clients`` = 1 each name maps to a single provider."""
+    from arena.providers.registry import OPENAI_COMPATIBLE_DEFAULTS
+
+    needed = any(specs[n].provider in OPENAI_COMPATIBLE_DEFAULTS for n in names)
+    shared = [make_judge_client(settings) for _ in range(max(1, clients))] if needed else []
+    out: dict[str, Any] = {}
+    for name in dict.fromkeys(names):
+        spec = specs[name]
+        if clients > 1 and spec.provider in OPENAI_COMPATIBLE_DEFAULTS:
+            out[name] = [build_model_provider(spec, settings, c) for c in shared]
+        else:
+            out[name] = build_model_provider(spec, settings, shared[0] if shared else None)
+    return ProviderSet(out, shared)
