@@ -2,17 +2,18 @@
 
 The judge is a real HTTP server on loopback in a separate process (uvicorn, a bare ASGI
 app) that speaks the OpenAI chat-completions streaming format and answers every request
-after exactly ``--latency`` seconds with a short judgment ending in a verdict. The client is
-the real pipeline: ``arena.judge.grading.grade`` in single mode with the real MT-Bench
-questions and judge prompts, the judge reached through the real ``openai_compatible``
-provider on the shared HTTP client the judge commands use (``arena.judge.clients``, the
-gateway's ``make_upstream_client``: aiohttp transport), the judge-call cache on, rows
-appended to a JSONL file.
+after exactly the ``--latency-ms`` latency (each value in turn) with a short judgment
+ending in a verdict. The client is the real pipeline: ``arena.judge.grading.grade`` in
+single mode with the real MT-Bench questions and judge prompts, the judge reached through
+the real ``openai_compatible`` provider on the shared HTTP client the judge commands use
+(``arena.judge.clients``, i.e. the gateway's ``make_upstream_client``, aiohttp transport),
+the judge-call cache on, rows appended to a JSONL file.
 
 For each concurrency it reports judgments per second and two overhead figures:
 
-- ``overhead = (wall - ideal) / wall`` with ``ideal = n * latency / concurrency``: the share
-  of wall time not explained by the judge's own latency (client, HTTP and server costs);
+- ``overhead vs ideal = 1 - measured / ideal`` judgments per second, ideal being
+  ``concurrency / latency``: the share of wall time not explained by the judge's own
+  latency (client, HTTP and server costs);
 - ``outside calls = 1 - sum(call time) / (concurrency * wall)``: the share of slot time
   spent outside the provider call (prompt building, parsing, cache, file writes,
   scheduling), measured by instrumenting each call;
@@ -280,7 +281,7 @@ async def pipeline_alone(
     return used / n
 
 
-def run_latency(args, latency: float, loop_factory) -> tuple[list[dict], float]:
+def run_latency(args, latency: float, loop_factory) -> list[dict]:
     process, url = start_judge(latency)
     rows = []
     try:
