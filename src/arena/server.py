@@ -37,29 +37,13 @@ def build_static_providers(
 
     OpenAI-compatible models share the gateway's ``client`` (one pool for all upstreams);
     every other kind is built by ``arena.providers.registry.build_provider``."""
-    from arena.providers.openai_compat import OpenAICompatProvider
-    from arena.providers.registry import OPENAI_COMPATIBLE_DEFAULTS, build_provider
-    from arena.providers.upstream_http import Timeouts
+    from arena.providers.registry import build_provider
 
-    providers: dict[str, Provider] = {}
-    for spec in registry.models:
-        if spec.provider == "workers":
-            continue
-        if client is not None and spec.provider in OPENAI_COMPATIBLE_DEFAULTS:
-            assert spec.resolved_base_url is not None  # the registry validator guarantees it
-            providers[spec.name] = OpenAICompatProvider(
-                base_url=spec.resolved_base_url,
-                upstream_model=spec.upstream_name,
-                kind=spec.provider,
-                api_key_env=spec.api_key_env,
-                timeouts=Timeouts.from_settings(settings, spec.timeout_s),
-                params=spec.params,
-                capabilities=frozenset(spec.capabilities),
-                client=client,
-            )
-        else:
-            providers[spec.name] = build_provider(spec, settings)
-    return providers
+    return {
+        spec.name: build_provider(spec, settings, client)
+        for spec in registry.models
+        if spec.provider != "workers"
+    }
 
 
 def model_card(spec: ModelSpec) -> dict[str, Any]:

@@ -25,23 +25,9 @@ def make_judge_client(settings: Any) -> Any:
 
 def build_model_provider(spec: Any, settings: Any, client: Any) -> Any:
     """The registry's provider for ``spec``; OpenAI-compatible ones use ``client``."""
-    from arena.providers.openai_compat import OpenAICompatProvider
-    from arena.providers.registry import OPENAI_COMPATIBLE_DEFAULTS, build_provider
-    from arena.providers.upstream_http import Timeouts
+    from arena.providers.registry import build_provider
 
-    if client is None or spec.provider not in OPENAI_COMPATIBLE_DEFAULTS:
-        return build_provider(spec, settings)
-    assert spec.resolved_base_url is not None  # the registry validator guarantees it
-    return OpenAICompatProvider(
-        base_url=spec.resolved_base_url,
-        upstream_model=spec.upstream_name,
-        kind=spec.provider,
-        api_key_env=spec.api_key_env,
-        timeouts=Timeouts.from_settings(settings, spec.timeout_s),
-        params=spec.params,
-        capabilities=frozenset(spec.capabilities),
-        client=client,
-    )
+    return build_provider(spec, settings, client)
 
 
 @dataclass

@@ -246,7 +246,9 @@ def build_providers(registry: RegistryFile, settings: Any = None) -> dict[str, A
     return providers
 
 
-def build_provider(spec: ModelSpec, settings: Any = None) -> Any:
+def build_provider(spec: ModelSpec, settings: Any = None, client: Any = None) -> Any:
+    """The provider for ``spec``. ``client``: a shared HTTP client that OpenAI-compatible
+    models use instead of a private one (one connection pool for many upstreams)."""
     from arena.providers.upstream_http import Timeouts
 
     timeouts = Timeouts.from_settings(settings, spec.timeout_s)
@@ -264,6 +266,7 @@ def build_provider(spec: ModelSpec, settings: Any = None) -> Any:
             timeouts=timeouts,
             params=spec.params,
             capabilities=capabilities,
+            client=client,
         )
     if spec.provider in HOSTED_API_DEFAULTS:
         from arena.providers.anthropic import AnthropicProvider
