@@ -7,9 +7,10 @@ themselves, so tests can build as many differently configured apps as they like.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -86,7 +87,17 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(
         default=None, description="Signs sessions and salts hashed IPs; generated under data_dir."
     )
-    trusted_proxies: list[str] = Field(default_factory=list)
+    # NoDecode: the environment gives "10.0.0.1, 10.1.0.0/16", not JSON.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Proxies whose X-Forwarded-For is believed."
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     def resolved_database_url(self) -> str:
         """The database URL to use: the configured one or the SQLite file under data_dir."""
