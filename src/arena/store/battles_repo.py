@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Connection, RowMapping, case, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -37,6 +37,17 @@ from arena.store.models import (
 )
 
 TWO_MODEL_MODES = ("battle", "side_by_side")
+
+# The hot paths of a battle (create, append a message, rebuild, vote) use Core statements on
+# these tables: the ORM's unit of work cost several times more CPU per call, and in the web
+# app that CPU is taken from the event loop (one GIL).
+_BATTLES = Battle.__table__
+_CONVERSATIONS = Conversation.__table__
+_MESSAGES = Message.__table__
+_MESSAGE_IMAGES = MessageImage.__table__
+_VOTES = Vote.__table__
+_SESSIONS = ArenaSession.__table__
+_IMAGES = StoredImage.__table__
 
 
 def new_token() -> str:
@@ -194,6 +205,28 @@ def _battle_info(row: Battle) -> BattleInfo:
     )
 
 
+def _battle_info_from(row: RowMapping, conversation_ids: dict[str | None, str]) -> BattleInfo:
+    return BattleInfo(
+        id=row["id"],
+        session_id=row["session_id"],
+        mode=row["mode"],
+        model_a=row["model_a"],
+        model_b=row["model_b"],
+        left_model=row["left_model"],
+        right_model=row["right_model"],
+        leaked=bool(row["leaked"]),
+        leak_reason=row["leak_reason"],
+        moderation_flagged=bool(row["moderation_flagged"]),
+        moderation_reason=row["moderation_reason"],
+        status=row["status"],
+        turn_count=row["turn_count"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        conversation_a_id=conversation_ids.get("a"),
+        conversation_b_id=conversation_ids.get("b"),
+    )
+
+
 def _vote_info(row: Vote) -> VoteInfo:
     return VoteInfo(
         row.id, row.battle_id, row.message_id, row.type, row.created_at, row.session_id, row.ip_hash
@@ -309,50 +342,192 @@ def create_battle(
     if mode in TWO_MODEL_MODES and {left_model, right_model} != {model_a, model_b}:
         raise BadRequest("left_model/right_model must be model_a and model_b in some order")
     now = now or utcnow()
-    battle = Battle(
-        id=new_token(),
-        session_id=session_id,
-        mode=mode,
-        model_a=model_a,
-        model_b=model_b,
-        left_model=left_model,
-        right_model=right_model,
-        leaked=False,
-        moderation_flagged=False,
-        status=status,
-        turn_count=0,
-        created_at=now,
-        updated_at=now,
-    )
+    battle = {
+        "id": new_token(),
+        "session_id": session_id,
+        "mode": mode,
+        "model_a": model_a,
+        "model_b": model_b,
+        "left_model": left_model,
+        "right_model": right_model,
+        "leaked": False,
+        "leak_reason": None,
+        "moderation_flagged": False,
+        "moderation_reason": None,
+        "status": status,
+        "turn_count": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
     sides = [("a", model_a)] + ([("b", model_b)] if model_b else [])
-    battle.conversations = [
-        Conversation(
-            id=new_token(),
-            side=side,
-            session_id=session_id,
-            model=model,
-            params=dict(params) if params else None,
-            created_at=now,
-        )
+    conversations = [
+        {
+            "id": new_token(),
+            "battle_id": battle["id"],
+            "side": side,
+            "session_id": session_id,
+            "model": model,
+            "params": dict(params) if params else None,
+            "created_at": now,
+        }
         for side, model in sides
     ]
     try:
         with db.session() as session:
-            if session_id is not None and session.get(ArenaSession, session_id) is None:
+            conn = session.connection()
+            if session_id is not None and not _session_exists(conn, session_id):
                 raise NotFound(f"session {session_id!r} not found", param="session_id")
-            session.add(battle)
-            session.flush()
-            return _battle_info(battle)
+            conn.execute(insert(_BATTLES), battle)
+            conn.execute(insert(_CONVERSATIONS), conversations)
+            return _battle_info_from(battle, {c["side"]: c["id"] for c in conversations})
     except IntegrityError as e:
         # The database's own text (PostgreSQL's names the failing row: model names, texts)
         # stays in the chained cause for logs; callers may show this message to users.
         raise BadRequest("the battle was rejected by the database") from e
 
 
+def _session_exists(conn: Connection, session_id: str) -> bool:
+    found = conn.execute(select(_SESSIONS.c.id).where(_SESSIONS.c.id == session_id)).first()
+    return found is not None
+
+
+def _battle_row(conn: Connection, battle_id: str) -> RowMapping:
+    row = conn.execute(select(_BATTLES).where(_BATTLES.c.id == battle_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"battle {battle_id!r} not found", param="battle_id")
+    return row
+
+
+# One row per (conversation, message, image) of a battle: a conversation with no message
+# gives one row of NULL message columns, a message with no image one NULL image column.
+_CONVERSATION_MESSAGES = (
+    select(
+        *(c.label(f"c_{c.name}") for c in _CONVERSATIONS.c),
+        *(c.label(f"m_{c.name}") for c in _MESSAGES.c),
+        _MESSAGE_IMAGES.c.image_hash.label("i_image_hash"),
+    )
+    .select_from(
+        _CONVERSATIONS.outerjoin(
+            _MESSAGES, _MESSAGES.c.conversation_id == _CONVERSATIONS.c.id
+        ).outerjoin(_MESSAGE_IMAGES, _MESSAGE_IMAGES.c.message_id == _MESSAGES.c.id)
+    )
+    .order_by(_CONVERSATIONS.c.side, _MESSAGES.c.position, _MESSAGE_IMAGES.c.position)
+)
+
+
+def _conversations_of(conn: Connection, battle_id: str) -> tuple[ConversationInfo, ...]:
+    """The battle's conversations with their messages, side ``a`` first, in one query."""
+    rows = conn.execute(
+        _CONVERSATION_MESSAGES.where(_CONVERSATIONS.c.battle_id == battle_id)
+    ).mappings()
+    conversations: dict[str, tuple[RowMapping, list[MessageInfo]]] = {}
+    images: dict[int, list[str]] = {}
+    for row in rows:
+        conversation_id = row["c_id"]
+        if conversation_id not in conversations:
+            conversations[conversation_id] = (row, [])
+        message_id = row["m_id"]
+        if message_id is None:
+            continue
+        messages = conversations[conversation_id][1]
+        if not messages or messages[-1].id != message_id:
+            images[message_id] = []
+            messages.append(_message_info_from(row, images[message_id]))
+        if row["i_image_hash"] is not None:
+            images[message_id].append(row["i_image_hash"])
+    return tuple(
+        ConversationInfo(
+            id=c["c_id"],
+            battle_id=c["c_battle_id"],
+            side=c["c_side"],
+            session_id=c["c_session_id"],
+            model=c["c_model"],
+            params=dict(c["c_params"]) if c["c_params"] is not None else None,
+            created_at=c["c_created_at"],
+            messages=tuple(
+                replace(m, image_hashes=tuple(images[m.id])) if images[m.id] else m
+                for m in messages
+            ),
+        )
+        for c, messages in conversations.values()
+    )
+
+
+def _message_info_from(row: RowMapping, image_hashes: list[str]) -> MessageInfo:
+    return MessageInfo(
+        id=row["m_id"],
+        conversation_id=row["m_conversation_id"],
+        position=row["m_position"],
+        role=row["m_role"],
+        content=row["m_content"],
+        model=row["m_model"],
+        params=dict(row["m_params"]) if row["m_params"] is not None else None,
+        created_at=row["m_created_at"],
+        started_at=row["m_started_at"],
+        finished_at=row["m_finished_at"],
+        prompt_tokens=row["m_prompt_tokens"],
+        completion_tokens=row["m_completion_tokens"],
+        finish_reason=row["m_finish_reason"],
+        error=row["m_error"],
+        image_hashes=(),
+    )
+
+
+def _battle_vote(conn: Connection, battle_id: str) -> VoteInfo | None:
+    row = (
+        conn.execute(
+            select(_VOTES)
+            .where(_VOTES.c.battle_id == battle_id, _VOTES.c.message_id.is_(None))
+            .limit(1)
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    return VoteInfo(
+        row["id"],
+        row["battle_id"],
+        row["message_id"],
+        row["type"],
+        row["created_at"],
+        row["session_id"],
+        row["ip_hash"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BattleSnapshot:
+    """Everything stored about one battle, read in one transaction."""
+
+    battle: BattleInfo
+    conversations: tuple[ConversationInfo, ...]  # side ``a`` first
+    vote: VoteInfo | None  # the battle vote (not feedback), if any
+
+
+def battle_snapshot(db: Database, battle_id: str) -> BattleSnapshot:
+    """The battle, its conversations and messages, and its vote: three small queries
+    (the vote only when the battle is marked voted). NotFound for an unknown battle."""
+    with db.session(read_only=True) as session:
+        conn = session.connection()
+        row = _battle_row(conn, battle_id)
+        conversations = _conversations_of(conn, battle_id)
+        vote = _battle_vote(conn, battle_id) if row["status"] == "voted" else None
+        ids = {c.side: c.id for c in conversations}
+        return BattleSnapshot(_battle_info_from(row, ids), conversations, vote)
+
+
 def get_battle(db: Database, battle_id: str) -> BattleInfo:
     """The battle, or NotFound."""
     with db.session(read_only=True) as session:
-        return _battle_info(_load_battle(session, battle_id))
+        conn = session.connection()
+        row = _battle_row(conn, battle_id)
+        sides = conn.execute(
+            select(_CONVERSATIONS.c.side, _CONVERSATIONS.c.id).where(
+                _CONVERSATIONS.c.battle_id == battle_id
+            )
+        ).all()
+        return _battle_info_from(row, {side: cid for side, cid in sides})
 
 
 def list_battles(
@@ -452,14 +627,9 @@ def get_conversation(db: Database, conversation_id: str) -> ConversationInfo:
 def battle_conversations(db: Database, battle_id: str) -> tuple[ConversationInfo, ...]:
     """The battle's conversations, side ``a`` first; NotFound for an unknown battle."""
     with db.session(read_only=True) as session:
-        _load_battle(session, battle_id)
-        rows = session.scalars(
-            select(Conversation)
-            .where(Conversation.battle_id == battle_id)
-            .order_by(Conversation.side)
-            .options(selectinload(Conversation.messages).selectinload(Message.images))
-        )
-        return tuple(_conversation_info(row) for row in rows)
+        conn = session.connection()
+        _battle_row(conn, battle_id)
+        return _conversations_of(conn, battle_id)
 
 
 def add_message(
@@ -485,49 +655,73 @@ def add_message(
         raise BadRequest(f"role must be one of {MESSAGE_ROLES}, got {role!r}", param="role")
     check_fits(model, Message.model, param="model")
     now = now or utcnow()
+    image_hashes = tuple(image_hashes)
+    values = {
+        "conversation_id": conversation_id,
+        "role": role,
+        "content": content,
+        "model": model,
+        "params": dict(params) if params else None,
+        "created_at": now,
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "finish_reason": fit(finish_reason, Message.finish_reason),
+        "error": error,
+    }
     try:
         with db.session() as session:
-            conversation = session.get(Conversation, conversation_id, with_for_update=True)
-            if conversation is None:
+            conn = session.connection()
+            # FOR UPDATE (PostgreSQL) serialises appends to one conversation, so two
+            # writers never compute the same position; SQLite has one writer anyway.
+            battle_id = conn.execute(
+                select(_CONVERSATIONS.c.battle_id)
+                .where(_CONVERSATIONS.c.id == conversation_id)
+                .with_for_update()
+            ).first()
+            if battle_id is None:
                 raise NotFound(f"conversation {conversation_id!r} not found")
-            for content_hash in image_hashes:
-                if session.get(StoredImage, content_hash) is None:
-                    raise BadRequest(f"unknown image {content_hash!r}", param="image_hashes")
-            position = session.scalar(
-                select(func.coalesce(func.max(Message.position) + 1, 0)).where(
-                    Message.conversation_id == conversation_id
+            if image_hashes:
+                known = set(
+                    conn.scalars(
+                        select(_IMAGES.c.content_hash).where(
+                            _IMAGES.c.content_hash.in_(image_hashes)
+                        )
+                    )
                 )
-            )
-            row = Message(
-                conversation_id=conversation_id,
-                position=position,
-                role=role,
-                content=content,
-                model=model,
-                params=dict(params) if params else None,
-                created_at=now,
-                started_at=started_at,
-                finished_at=finished_at,
-                prompt_tokens=prompt_tokens,
-                completion_tokens=completion_tokens,
-                finish_reason=fit(finish_reason, Message.finish_reason),
-                error=error,
-                images=[MessageImage(position=i, image_hash=h) for i, h in enumerate(image_hashes)],
-            )
-            session.add(row)
-            session.flush()
-            if role == "user" and conversation.battle_id is not None:
-                turns = session.scalar(
-                    select(func.count())
-                    .select_from(Message)
-                    .where(Message.conversation_id == conversation_id, Message.role == "user")
+                for content_hash in image_hashes:
+                    if content_hash not in known:
+                        raise BadRequest(f"unknown image {content_hash!r}", param="image_hashes")
+            counts = conn.execute(
+                select(
+                    func.coalesce(func.max(_MESSAGES.c.position) + 1, 0),
+                    func.count().filter(_MESSAGES.c.role == "user"),
+                ).where(_MESSAGES.c.conversation_id == conversation_id)
+            ).one()
+            values["position"] = counts[0]
+            result = conn.execute(insert(_MESSAGES), values)
+            message_id = result.inserted_primary_key[0]
+            if image_hashes:
+                conn.execute(
+                    insert(_MESSAGE_IMAGES),
+                    [
+                        {"message_id": message_id, "position": i, "image_hash": h}
+                        for i, h in enumerate(image_hashes)
+                    ],
                 )
-                battle = session.get(Battle, conversation.battle_id, with_for_update=True)
-                assert battle is not None
-                if turns > battle.turn_count:
-                    battle.turn_count = turns
-                battle.updated_at = now
-            return _message_info(row)
+            if role == "user" and battle_id[0] is not None:
+                turns = counts[1] + 1
+                turn_count = _BATTLES.c.turn_count
+                conn.execute(
+                    update(_BATTLES)
+                    .where(_BATTLES.c.id == battle_id[0])
+                    .values(
+                        turn_count=case((turn_count < turns, turns), else_=turn_count),
+                        updated_at=now,
+                    )
+                )
+            return MessageInfo(id=message_id, image_hashes=image_hashes, **values)
     except IntegrityError as e:
         raise Conflict("the message was rejected by the database") from e
 
@@ -599,36 +793,41 @@ def record_vote(
     now = now or utcnow()
     try:
         with db.session() as session:
-            battle = session.get(Battle, battle_id)
-            if battle is None:
+            conn = session.connection()
+            mode = conn.scalar(select(_BATTLES.c.mode).where(_BATTLES.c.id == battle_id))
+            if mode is None:
                 raise NotFound(f"battle {battle_id!r} not found", param="battle_id")
-            if is_battle_vote and battle.mode not in TWO_MODEL_MODES:
-                raise BadRequest(f"a {battle.mode!r} chat takes feedback, not battle votes")
+            if is_battle_vote and mode not in TWO_MODEL_MODES:
+                raise BadRequest(f"a {mode!r} chat takes feedback, not battle votes")
             if message_id is not None:
-                owner = session.scalar(
-                    select(Conversation.battle_id)
-                    .join(Message, Message.conversation_id == Conversation.id)
-                    .where(Message.id == message_id)
+                owner = conn.scalar(
+                    select(_CONVERSATIONS.c.battle_id)
+                    .join(_MESSAGES, _MESSAGES.c.conversation_id == _CONVERSATIONS.c.id)
+                    .where(_MESSAGES.c.id == message_id)
                 )
                 if owner != battle_id:
                     raise NotFound(f"message {message_id!r} not found in battle {battle_id!r}")
-            if session_id is not None and session.get(ArenaSession, session_id) is None:
+            if session_id is not None and not _session_exists(conn, session_id):
                 raise NotFound(f"session {session_id!r} not found", param="session_id")
-            row = Vote(
-                battle_id=battle_id,
-                message_id=message_id,
-                type=vote,
-                created_at=now,
-                session_id=session_id,
-                ip_hash=ip_hash,
+            result = conn.execute(
+                insert(_VOTES),
+                {
+                    "battle_id": battle_id,
+                    "message_id": message_id,
+                    "type": vote,
+                    "created_at": now,
+                    "session_id": session_id,
+                    "ip_hash": ip_hash,
+                },
             )
-            session.add(row)
+            vote_id = result.inserted_primary_key[0]
             if status is not None:
-                battle.status = status
-                battle.updated_at = now
-            session.flush()
-            info = _vote_info(row)
-        return info
+                conn.execute(
+                    update(_BATTLES)
+                    .where(_BATTLES.c.id == battle_id)
+                    .values(status=status, updated_at=now)
+                )
+        return VoteInfo(vote_id, battle_id, message_id, vote, now, session_id, ip_hash)
     except IntegrityError as e:
         if is_battle_vote:
             raise Conflict(f"battle {battle_id!r} already has a vote", param="battle_id") from e
@@ -638,10 +837,7 @@ def record_vote(
 def get_battle_vote(db: Database, battle_id: str) -> VoteInfo | None:
     """The battle vote (not feedback) of a battle, if any."""
     with db.session(read_only=True) as session:
-        row = session.scalars(
-            select(Vote).where(Vote.battle_id == battle_id, Vote.message_id.is_(None))
-        ).first()
-        return None if row is None else _vote_info(row)
+        return _battle_vote(session.connection(), battle_id)
 
 
 def list_votes(db: Database, battle_id: str) -> list[VoteInfo]:

@@ -9,11 +9,13 @@ PostgreSQL goes through psycopg 3; plain ``postgresql://`` URLs are rewritten to
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import tenacity
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -45,6 +47,23 @@ def _sqlite_file(url: str) -> Path | None:
     return Path(database)
 
 
+def _is_locked(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+
+
+@tenacity.retry(
+    retry=tenacity.retry_if_exception(_is_locked),
+    wait=tenacity.wait_random_exponential(multiplier=0.01, max=0.5),
+    stop=tenacity.stop_after_delay(SQLITE_BUSY_TIMEOUT_MS / 1000),
+    reraise=True,
+)
+def _enable_wal(cursor: Any) -> None:
+    """Switching a new file to WAL needs it to itself, and SQLite answers "locked" at once
+    (no busy handler) while another connection of a first start holds it; WAL is then
+    permanent, so this waits only when several processes create one database together."""
+    cursor.execute("PRAGMA journal_mode = WAL")
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -53,7 +72,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(cursor)
             cursor.execute("PRAGMA synchronous = FULL")
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:

@@ -70,17 +70,10 @@ def load_battle(
     in_flight: bool,
     stale_after_s: float,
 ) -> StoredBattle:
-    """Rebuild the battle from one consistent read (one transaction, one connection).
-
-    ``in_flight``: this process is streaming it right now.
-
-    A turn whose answers are missing is still streaming if this process says so, or (for
-    another process) if the battle changed within ``stale_after_s``; otherwise the missing
-    answers count as failed, so a crash never leaves a battle stuck.
-    """
+    """Rebuild the battle from one consistent read (one transaction, one connection)."""
     return in_one_transaction(
         db,
-        lambda tx: _rebuild(
+        lambda tx: rebuild_battle(
             tx,
             battle_id,
             max_turns=max_turns,
@@ -92,7 +85,7 @@ def load_battle(
     )
 
 
-def _rebuild(
+def rebuild_battle(
     db: Any,
     battle_id: str,
     *,
@@ -101,8 +94,17 @@ def _rebuild(
     in_flight: bool,
     stale_after_s: float,
 ) -> StoredBattle:
-    info = repo.get_battle(db, battle_id)
-    conversations = repo.battle_conversations(db, battle_id)
+    """The battle's state from its rows, inside the caller's transaction (``db`` may be the
+    handle ``in_one_transaction`` passes).
+
+    ``in_flight``: this process is streaming it right now.
+
+    A turn whose answers are missing is still streaming if this process says so, or (for
+    another process) if the battle changed within ``stale_after_s``; otherwise the missing
+    answers count as failed, so a crash never leaves a battle stuck.
+    """
+    snapshot = repo.battle_snapshot(db, battle_id)
+    info, conversations = snapshot.battle, snapshot.conversations
     mode = BattleMode(info.mode)
     by_side = {c.side: c for c in conversations if c.side}
     sides = mode.sides
@@ -164,7 +166,7 @@ def _rebuild(
     vote_choice = None
     voted_at = None
     if info.status == "voted" and mode is not BattleMode.DIRECT:
-        vote = repo.get_battle_vote(db, battle_id)
+        vote = snapshot.vote
         if vote is not None:
             vote_choice = VOTE_TO_CHOICE[vote.type]
             voted_at = vote.created_at

@@ -41,7 +41,7 @@ from arena.store import images as store_images
 from arena.store.db import Database
 from arena.web import images as image_files
 from arena.web.markdown import render_markdown
-from arena.web.records import StoredBattle, encode_leaks, in_one_transaction, load_battle
+from arena.web.records import StoredBattle, encode_leaks, in_one_transaction, rebuild_battle
 from arena.web.streaming import SideOutcome, StreamLimits, sse, stream_sides
 from arena.web.write_queue import MESSAGE, VOTE, PriorityGate
 
@@ -124,8 +124,8 @@ class ArenaService:
         self.leak_detector = IdentityLeakDetector.from_specs(self.specs)
         if self.db.is_sqlite:
             # One writer at a time. WAL readers never block each other, but each one holds
-            # a thread that fights the event loop for the GIL: a few at a time (a vote's
-            # read skips this queue, see _read).
+            # a thread that fights the event loop for the GIL: a few at a time. A vote
+            # reads inside its own write transaction.
             self._write_gate = PriorityGate(1)
             self._read_gate = PriorityGate(self.db_concurrency)
         else:
@@ -140,13 +140,8 @@ class ArenaService:
         async with self._write_gate.hold(priority):
             return await in_thread(fn, *args, **kwargs)
 
-    async def _read(
-        self, fn: Callable[..., T], *args: Any, priority: int = MESSAGE, **kwargs: Any
-    ) -> T:
-        if priority == VOTE and self.db.is_sqlite:
-            # SQLite readers never block each other: a vote's read never queues.
-            return await in_thread(fn, *args, **kwargs)
-        async with self._read_gate.hold(priority):
+    async def _read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        async with self._read_gate.hold(MESSAGE):
             return await in_thread(fn, *args, **kwargs)
 
     # ------------------------------------------------------------------ models
@@ -262,26 +257,34 @@ class ArenaService:
             return False
         return True
 
-    async def load(
-        self, battle_id: str, session_id: str, *, priority: int = MESSAGE
+    def _rebuild(
+        self, tx: Any, battle_id: str, session_id: str, *, in_flight: bool
     ) -> StoredBattle:
-        """The caller's battle; anyone else's (or an unknown id) is 404."""
+        """The caller's battle, inside a transaction; anyone else's (or an unknown id) is 404."""
         try:
-            stored = await self._read(
-                load_battle,
-                self.db,
+            stored = rebuild_battle(
+                tx,
                 battle_id,
                 max_turns=self.limits.max_turns,
                 now=utcnow(),
-                in_flight=self._in_flight_now(battle_id),
+                in_flight=in_flight,
                 stale_after_s=self.stale_after_s,
-                priority=priority,
             )
         except NotFound:
             stored = None
         if stored is None or stored.session_id != session_id:
             raise NotFound("No such battle in this session.", param="battle_id")
         return stored
+
+    async def load(self, battle_id: str, session_id: str) -> StoredBattle:
+        """The caller's battle, read in one transaction."""
+        in_flight = self._in_flight_now(battle_id)
+        return await self._read(
+            in_one_transaction,
+            self.db,
+            lambda tx: self._rebuild(tx, battle_id, session_id, in_flight=in_flight),
+            read_only=True,
+        )
 
     def view(self, stored: StoredBattle) -> dict[str, Any]:
         battle = stored.battle
@@ -563,53 +566,56 @@ class ArenaService:
         self, *, battle_id: str, session_id: str, ip_hash: str | None, value: str
     ) -> dict[str, Any]:
         await self.rate_limiter.hit_vote(session_id=session_id, ip_hash=ip_hash)
-        stored = await self.load(battle_id, session_id, priority=VOTE)
-        battle = stored.battle
+        in_flight = self._in_flight_now(battle_id)
         now = utcnow()
-        if battle.mode is BattleMode.DIRECT:
-            choice = parse_vote(battle.mode, value)
-            assert isinstance(choice, Feedback)
-            if battle.state is not BattleState.READY or "a" not in stored.answer_message_ids:
-                raise BadRequest(
-                    "Rate an answer after the model has finished it.", code="vote_before_answer"
+
+        def check_and_record(tx: Any) -> tuple[Battle, str, bool]:
+            """Read, check and write in one transaction: one trip to a worker thread, and
+            no other write between the check and the vote."""
+            stored = self._rebuild(tx, battle_id, session_id, in_flight=in_flight)
+            battle = stored.battle
+            if battle.mode is BattleMode.DIRECT:
+                feedback = parse_vote(battle.mode, value)
+                assert isinstance(feedback, Feedback)
+                if battle.state is not BattleState.READY or "a" not in stored.answer_message_ids:
+                    raise BadRequest(
+                        "Rate an answer after the model has finished it.",
+                        code="vote_before_answer",
+                    )
+                repo.record_vote(
+                    tx,
+                    battle_id,
+                    feedback.value,
+                    session_id=session_id,
+                    ip_hash=ip_hash,
+                    message_id=stored.answer_message_ids["a"],
                 )
-            await self._write(
-                repo.record_vote,
-                self.db,
-                battle_id,
-                choice.value,
-                priority=VOTE,
-                session_id=session_id,
-                ip_hash=ip_hash,
-                message_id=stored.answer_message_ids["a"],
-            )
-            counted = False
-            store_value = choice.value
-        else:
-            if self._in_flight_now(battle_id):
+                return battle, feedback.value, False
+            if in_flight:
                 raise BadRequest(
                     "Wait until every model has finished answering before voting.",
                     code="vote_while_streaming",
                 )
             choice = parse_vote(battle.mode, API_TO_CHOICE.get(value, value))
-            battle = battle.vote(choice, now=now)
             assert isinstance(choice, VoteChoice)
-            store_value = CHOICE_TO_STORE[choice]
-            # Committed before this returns; a racing second vote gets Conflict (409).
-            await self._write(
-                repo.record_vote,
-                self.db,
+            battle = battle.vote(choice, now=now)
+            # Committed before the vote is acknowledged; a racing second vote gets 409.
+            repo.record_vote(
+                tx,
                 battle_id,
-                store_value,
-                priority=VOTE,
+                CHOICE_TO_STORE[choice],
                 session_id=session_id,
                 ip_hash=ip_hash,
                 status="voted",
                 now=now,
             )
-            counted = battle.outcome().counts_for_ratings
-            if counted and self.on_vote is not None:
-                self.on_vote()
+            return battle, CHOICE_TO_STORE[choice], battle.outcome().counts_for_ratings
+
+        battle, store_value, counted = await self._write(
+            in_one_transaction, self.db, check_and_record, priority=VOTE
+        )
+        if counted and self.on_vote is not None:
+            self.on_vote()
         return {
             "battle_id": battle_id,
             "vote": store_value,
