@@ -28,8 +28,8 @@ from limits.aio.strategies import (
     MovingWindowRateLimiter,
     RateLimiter,
 )
-from limits.storage import storage_from_string
 
+from arena.counter_storage import counter_storage
 from arena.errors import BadRequest, PayloadTooLarge, RateLimited
 
 Strategy = Literal["moving-window", "fixed-window"]
@@ -119,19 +119,6 @@ def check_session(
 # ---- counters ---------------------------------------------------------------------------
 
 
-def _async_storage(uri: str, namespace: str) -> tuple[str, dict[str, str]]:
-    if uri.startswith("async+"):
-        uri = uri[len("async+") :]
-    scheme = uri.split("://", 1)[0]
-    options: dict[str, str] = {}
-    if scheme.startswith("redis"):
-        # The `redis` package (redis-py) is the client we install; limits defaults to coredis.
-        options["implementation"] = "redispy"
-        # Our own key prefix, so ``reset`` never touches other users of the same Redis.
-        options["key_prefix"] = f"arena-limits:{namespace}"
-    return "async+" + uri, options
-
-
 class ArenaRateLimiter:
     """Per-session and per-IP counters for chat requests and votes.
 
@@ -150,8 +137,7 @@ class ArenaRateLimiter:
     ):
         self.limits = limits or ArenaLimits()
         self.namespace = namespace
-        uri, options = _async_storage(storage_uri, namespace)
-        self.storage = storage_from_string(uri, **options)
+        self.storage = counter_storage(storage_uri, key_prefix=f"arena-limits:{namespace}")
         strategy: type[RateLimiter] = (
             MovingWindowRateLimiter
             if self.limits.strategy == "moving-window"

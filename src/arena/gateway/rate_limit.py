@@ -11,27 +11,16 @@ from __future__ import annotations
 import time
 
 from limits import RateLimitItemPerMinute
-from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
-from limits.storage import storage_from_string
 
+from arena.counter_storage import counter_storage
 from arena.errors import RateLimited
 from arena.gateway.auth import Caller
 
 
-def _storage(redis_url: str | None):
-    if not redis_url:
-        return MemoryStorage()
-    scheme, sep, rest = redis_url.partition("://")
-    if not sep:
-        raise ValueError(f"redis_url {redis_url!r} is not a URL")
-    # redis-py's asyncio client (the ``redis`` package) rather than limits' default, coredis.
-    return storage_from_string(f"async+{scheme}://{rest}", implementation="redispy")
-
-
 class KeyRateLimiter:
     def __init__(self, redis_url: str | None = None) -> None:
-        self._storage = _storage(redis_url)
+        self._storage = counter_storage(redis_url)
         self._limiter = MovingWindowRateLimiter(self._storage)
         self._items: dict[tuple[str, int], RateLimitItemPerMinute] = {}
 
