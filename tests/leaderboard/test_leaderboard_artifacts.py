@@ -5,7 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import signal
 import time
+from concurrent.futures.process import BrokenProcessPool
 
 import pytest
 
@@ -17,7 +20,7 @@ from arena.leaderboard.artifacts import (
     read_parquet,
     write_artifact_set,
 )
-from arena.leaderboard.refresher import ArtifactRefresher
+from arena.leaderboard.refresher import ArtifactRefresher, child_process_executor
 from arena.leaderboard.render import render, to_csv, to_markdown
 from arena.leaderboard.table import Leaderboard, ModelRow
 
@@ -128,5 +131,23 @@ def test_refresher_coalesces_and_survives_errors():
             time.sleep(0.01)
         assert refresher.runs >= 1 and refresher.last_error is None
         assert len(calls) <= 3  # twenty requests coalesced into one or two runs
+    finally:
+        refresher.close()
+
+
+def test_refresher_recomputes_in_a_child_process_and_outlives_its_death():
+    # os.getpid pickles by name, so the child runs it and reports its own pid.
+    refresher = ArtifactRefresher(os.getpid, executor_factory=child_process_executor)
+    try:
+        child = refresher.run_now()
+        assert child is not None and child != os.getpid()
+        assert refresher.run_now() == child  # the child is kept between runs
+        os.kill(child, signal.SIGKILL)
+        time.sleep(0.5)
+        assert refresher.run_now() is None  # this run learns the child is gone
+        assert isinstance(refresher.last_error, BrokenProcessPool)
+        replacement = refresher.run_now()
+        assert replacement not in (None, child, os.getpid())
+        assert refresher.last_error is None
     finally:
         refresher.close()

@@ -8,12 +8,24 @@ Every write commits before the function returns, so a returned vote is durable.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, case, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    RowMapping,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -205,7 +217,9 @@ def _battle_info(row: Battle) -> BattleInfo:
     )
 
 
-def _battle_info_from(row: RowMapping, conversation_ids: dict[str | None, str]) -> BattleInfo:
+def _battle_info_from(
+    row: Mapping[str, Any], conversation_ids: dict[str | None, str]
+) -> BattleInfo:
     return BattleInfo(
         id=row["id"],
         session_id=row["session_id"],
@@ -398,32 +412,41 @@ def _battle_row(conn: Connection, battle_id: str) -> RowMapping:
     return row
 
 
-# One row per (conversation, message, image) of a battle: a conversation with no message
-# gives one row of NULL message columns, a message with no image one NULL image column.
-_CONVERSATION_MESSAGES = (
+# A battle with its conversations, messages and images, in one query: one row per (battle,
+# conversation, message, image); missing parts are NULL columns. Built once: a statement
+# reused keeps its cache key, so executing it skips SQLAlchemy's statement traversal.
+_BATTLE_TREE = (
     select(
+        *(c.label(f"b_{c.name}") for c in _BATTLES.c),
         *(c.label(f"c_{c.name}") for c in _CONVERSATIONS.c),
         *(c.label(f"m_{c.name}") for c in _MESSAGES.c),
         _MESSAGE_IMAGES.c.image_hash.label("i_image_hash"),
     )
     .select_from(
-        _CONVERSATIONS.outerjoin(
-            _MESSAGES, _MESSAGES.c.conversation_id == _CONVERSATIONS.c.id
-        ).outerjoin(_MESSAGE_IMAGES, _MESSAGE_IMAGES.c.message_id == _MESSAGES.c.id)
+        _BATTLES.outerjoin(_CONVERSATIONS, _CONVERSATIONS.c.battle_id == _BATTLES.c.id)
+        .outerjoin(_MESSAGES, _MESSAGES.c.conversation_id == _CONVERSATIONS.c.id)
+        .outerjoin(_MESSAGE_IMAGES, _MESSAGE_IMAGES.c.message_id == _MESSAGES.c.id)
     )
+    .where(_BATTLES.c.id == bindparam("battle_id"))
     .order_by(_CONVERSATIONS.c.side, _MESSAGES.c.position, _MESSAGE_IMAGES.c.position)
 )
 
 
-def _conversations_of(conn: Connection, battle_id: str) -> tuple[ConversationInfo, ...]:
-    """The battle's conversations with their messages, side ``a`` first, in one query."""
-    rows = conn.execute(
-        _CONVERSATION_MESSAGES.where(_CONVERSATIONS.c.battle_id == battle_id)
-    ).mappings()
+def _battle_tree(
+    conn: Connection, battle_id: str
+) -> tuple[dict[str, Any], tuple[ConversationInfo, ...]]:
+    """The battle row (as a dict) and its conversations with their messages, side ``a``
+    first; NotFound for an unknown battle."""
+    rows = conn.execute(_BATTLE_TREE, {"battle_id": battle_id}).mappings().all()
+    if not rows:
+        raise NotFound(f"battle {battle_id!r} not found", param="battle_id")
+    battle = {c.name: rows[0][f"b_{c.name}"] for c in _BATTLES.c}
     conversations: dict[str, tuple[RowMapping, list[MessageInfo]]] = {}
     images: dict[int, list[str]] = {}
     for row in rows:
         conversation_id = row["c_id"]
+        if conversation_id is None:
+            continue
         if conversation_id not in conversations:
             conversations[conversation_id] = (row, [])
         message_id = row["m_id"]
@@ -432,10 +455,10 @@ def _conversations_of(conn: Connection, battle_id: str) -> tuple[ConversationInf
         messages = conversations[conversation_id][1]
         if not messages or messages[-1].id != message_id:
             images[message_id] = []
-            messages.append(_message_info_from(row, images[message_id]))
+            messages.append(_message_info_from(row))
         if row["i_image_hash"] is not None:
             images[message_id].append(row["i_image_hash"])
-    return tuple(
+    infos = tuple(
         ConversationInfo(
             id=c["c_id"],
             battle_id=c["c_battle_id"],
@@ -451,9 +474,10 @@ def _conversations_of(conn: Connection, battle_id: str) -> tuple[ConversationInf
         )
         for c, messages in conversations.values()
     )
+    return battle, infos
 
 
-def _message_info_from(row: RowMapping, image_hashes: list[str]) -> MessageInfo:
+def _message_info_from(row: RowMapping) -> MessageInfo:
     return MessageInfo(
         id=row["m_id"],
         conversation_id=row["m_conversation_id"],
@@ -506,12 +530,11 @@ class BattleSnapshot:
 
 
 def battle_snapshot(db: Database, battle_id: str) -> BattleSnapshot:
-    """The battle, its conversations and messages, and its vote: three small queries
-    (the vote only when the battle is marked voted). NotFound for an unknown battle."""
+    """The battle, its conversations and messages, and its vote: one query, and a second
+    for the vote when the battle is marked voted. NotFound for an unknown battle."""
     with db.session(read_only=True) as session:
         conn = session.connection()
-        row = _battle_row(conn, battle_id)
-        conversations = _conversations_of(conn, battle_id)
+        row, conversations = _battle_tree(conn, battle_id)
         vote = _battle_vote(conn, battle_id) if row["status"] == "voted" else None
         ids = {c.side: c.id for c in conversations}
         return BattleSnapshot(_battle_info_from(row, ids), conversations, vote)
@@ -627,9 +650,25 @@ def get_conversation(db: Database, conversation_id: str) -> ConversationInfo:
 def battle_conversations(db: Database, battle_id: str) -> tuple[ConversationInfo, ...]:
     """The battle's conversations, side ``a`` first; NotFound for an unknown battle."""
     with db.session(read_only=True) as session:
-        conn = session.connection()
-        _battle_row(conn, battle_id)
-        return _conversations_of(conn, battle_id)
+        return _battle_tree(session.connection(), battle_id)[1]
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to append (``add_messages``); fields as in ``MessageInfo``."""
+
+    conversation_id: str
+    role: str
+    content: str = ""
+    model: str | None = None
+    params: dict[str, Any] | None = field(default=None, hash=False)
+    image_hashes: tuple[str, ...] = ()
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    finish_reason: str | None = None
+    error: str | None = None
 
 
 def add_message(
@@ -651,79 +690,147 @@ def add_message(
 ) -> MessageInfo:
     """Append a message. A user message also raises the battle's turn count to the number of
     user messages in this conversation. Images must be stored first (by content hash)."""
-    if role not in MESSAGE_ROLES:
-        raise BadRequest(f"role must be one of {MESSAGE_ROLES}, got {role!r}", param="role")
-    check_fits(model, Message.model, param="model")
+    message = NewMessage(
+        conversation_id,
+        role,
+        content,
+        model,
+        params,
+        tuple(image_hashes),
+        started_at,
+        finished_at,
+        prompt_tokens,
+        completion_tokens,
+        finish_reason,
+        error,
+    )
+    return add_messages(db, [message], now=now)[0]
+
+
+def add_messages(
+    db: Database, messages: Sequence[NewMessage], *, now: datetime | None = None
+) -> list[MessageInfo]:
+    """Append several messages (to one or several conversations, in this order) in one
+    transaction and a handful of statements: a turn of a battle writes one per side."""
+    for m in messages:
+        if m.role not in MESSAGE_ROLES:
+            raise BadRequest(f"role must be one of {MESSAGE_ROLES}, got {m.role!r}", param="role")
+        check_fits(m.model, Message.model, param="model")
+    if not messages:
+        return []
     now = now or utcnow()
-    image_hashes = tuple(image_hashes)
-    values = {
-        "conversation_id": conversation_id,
-        "role": role,
-        "content": content,
-        "model": model,
-        "params": dict(params) if params else None,
-        "created_at": now,
-        "started_at": started_at,
-        "finished_at": finished_at,
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "finish_reason": fit(finish_reason, Message.finish_reason),
-        "error": error,
-    }
+    conversation_ids = list(dict.fromkeys(m.conversation_id for m in messages))
     try:
         with db.session() as session:
             conn = session.connection()
             # FOR UPDATE (PostgreSQL) serialises appends to one conversation, so two
             # writers never compute the same position; SQLite has one writer anyway.
-            battle_id = conn.execute(
-                select(_CONVERSATIONS.c.battle_id)
-                .where(_CONVERSATIONS.c.id == conversation_id)
-                .with_for_update()
-            ).first()
-            if battle_id is None:
-                raise NotFound(f"conversation {conversation_id!r} not found")
-            if image_hashes:
-                known = set(
-                    conn.scalars(
-                        select(_IMAGES.c.content_hash).where(
-                            _IMAGES.c.content_hash.in_(image_hashes)
-                        )
-                    )
-                )
-                for content_hash in image_hashes:
-                    if content_hash not in known:
-                        raise BadRequest(f"unknown image {content_hash!r}", param="image_hashes")
-            counts = conn.execute(
-                select(
-                    func.coalesce(func.max(_MESSAGES.c.position) + 1, 0),
-                    func.count().filter(_MESSAGES.c.role == "user"),
-                ).where(_MESSAGES.c.conversation_id == conversation_id)
-            ).one()
-            values["position"] = counts[0]
-            result = conn.execute(insert(_MESSAGES), values)
-            message_id = result.inserted_primary_key[0]
-            if image_hashes:
+            battle_of = dict(
                 conn.execute(
-                    insert(_MESSAGE_IMAGES),
-                    [
-                        {"message_id": message_id, "position": i, "image_hash": h}
-                        for i, h in enumerate(image_hashes)
-                    ],
+                    select(_CONVERSATIONS.c.id, _CONVERSATIONS.c.battle_id)
+                    .where(_CONVERSATIONS.c.id.in_(conversation_ids))
+                    .order_by(_CONVERSATIONS.c.id)
+                    .with_for_update()
+                ).all()
+            )
+            for conversation_id in conversation_ids:
+                if conversation_id not in battle_of:
+                    raise NotFound(f"conversation {conversation_id!r} not found")
+            _check_images_known(conn, {h for m in messages for h in m.image_hashes})
+            next_position, user_turns = _positions_and_turns(conn, conversation_ids)
+            rows = []
+            for m in messages:
+                position = next_position[m.conversation_id]
+                next_position[m.conversation_id] = position + 1
+                if m.role == "user":
+                    user_turns[m.conversation_id] += 1
+                rows.append(
+                    {
+                        "conversation_id": m.conversation_id,
+                        "position": position,
+                        "role": m.role,
+                        "content": m.content,
+                        "model": m.model,
+                        "params": dict(m.params) if m.params else None,
+                        "created_at": now,
+                        "started_at": m.started_at,
+                        "finished_at": m.finished_at,
+                        "prompt_tokens": m.prompt_tokens,
+                        "completion_tokens": m.completion_tokens,
+                        "finish_reason": fit(m.finish_reason, Message.finish_reason),
+                        "error": m.error,
+                    }
                 )
-            if role == "user" and battle_id[0] is not None:
-                turns = counts[1] + 1
-                turn_count = _BATTLES.c.turn_count
-                conn.execute(
-                    update(_BATTLES)
-                    .where(_BATTLES.c.id == battle_id[0])
-                    .values(
-                        turn_count=case((turn_count < turns, turns), else_=turn_count),
-                        updated_at=now,
-                    )
-                )
-            return MessageInfo(id=message_id, image_hashes=image_hashes, **values)
+            ids = conn.scalars(
+                insert(_MESSAGES).returning(_MESSAGES.c.id, sort_by_parameter_order=True), rows
+            ).all()
+            images = [
+                {"message_id": message_id, "position": i, "image_hash": h}
+                for message_id, m in zip(ids, messages, strict=True)
+                for i, h in enumerate(m.image_hashes)
+            ]
+            if images:
+                conn.execute(insert(_MESSAGE_IMAGES), images)
+            _raise_turn_counts(conn, messages, battle_of, user_turns, now)
+            return [
+                MessageInfo(id=message_id, image_hashes=m.image_hashes, **row)
+                for message_id, m, row in zip(ids, messages, rows, strict=True)
+            ]
     except IntegrityError as e:
         raise Conflict("the message was rejected by the database") from e
+
+
+def _check_images_known(conn: Connection, hashes: set[str]) -> None:
+    if not hashes:
+        return
+    known = set(
+        conn.scalars(select(_IMAGES.c.content_hash).where(_IMAGES.c.content_hash.in_(hashes)))
+    )
+    for content_hash in sorted(hashes - known):
+        raise BadRequest(f"unknown image {content_hash!r}", param="image_hashes")
+
+
+def _positions_and_turns(
+    conn: Connection, conversation_ids: list[str]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Per conversation: the next free position and the number of user messages so far."""
+    next_position = dict.fromkeys(conversation_ids, 0)
+    user_turns = dict.fromkeys(conversation_ids, 0)
+    rows = conn.execute(
+        select(
+            _MESSAGES.c.conversation_id,
+            func.max(_MESSAGES.c.position) + 1,
+            func.count().filter(_MESSAGES.c.role == "user"),
+        )
+        .where(_MESSAGES.c.conversation_id.in_(conversation_ids))
+        .group_by(_MESSAGES.c.conversation_id)
+    )
+    for conversation_id, position, users in rows:
+        next_position[conversation_id] = position
+        user_turns[conversation_id] = users
+    return next_position, user_turns
+
+
+def _raise_turn_counts(
+    conn: Connection,
+    messages: Sequence[NewMessage],
+    battle_of: dict[str, str | None],
+    user_turns: dict[str, int],
+    now: datetime,
+) -> None:
+    """A battle's turn count is its conversations' largest number of user messages."""
+    turns_of: dict[str, int] = {}
+    for m in messages:
+        battle_id = battle_of[m.conversation_id]
+        if m.role == "user" and battle_id is not None:
+            turns_of[battle_id] = max(turns_of.get(battle_id, 0), user_turns[m.conversation_id])
+    turn_count = _BATTLES.c.turn_count
+    for battle_id, turns in sorted(turns_of.items()):
+        conn.execute(
+            update(_BATTLES)
+            .where(_BATTLES.c.id == battle_id)
+            .values(turn_count=case((turn_count < turns, turns), else_=turn_count), updated_at=now)
+        )
 
 
 def finish_message(
@@ -760,6 +867,18 @@ def finish_message(
 # ---------------------------------------------------------------------------- votes
 
 
+# What a vote must find, in one round trip: the battle's mode, whether the voter's session
+# exists, and which battle the rated message (feedback) belongs to.
+_VOTE_CHECKS = select(
+    _BATTLES.c.mode,
+    exists().where(_SESSIONS.c.id == bindparam("session_id")),
+    select(_CONVERSATIONS.c.battle_id)
+    .join(_MESSAGES, _MESSAGES.c.conversation_id == _CONVERSATIONS.c.id)
+    .where(_MESSAGES.c.id == bindparam("message_id", type_=Integer))
+    .scalar_subquery(),
+).where(_BATTLES.c.id == bindparam("battle_id"))
+
+
 def record_vote(
     db: Database,
     battle_id: str,
@@ -794,20 +913,18 @@ def record_vote(
     try:
         with db.session() as session:
             conn = session.connection()
-            mode = conn.scalar(select(_BATTLES.c.mode).where(_BATTLES.c.id == battle_id))
-            if mode is None:
+            found = conn.execute(
+                _VOTE_CHECKS,
+                {"battle_id": battle_id, "session_id": session_id, "message_id": message_id},
+            ).first()
+            if found is None:
                 raise NotFound(f"battle {battle_id!r} not found", param="battle_id")
+            mode, session_known, message_battle = found
             if is_battle_vote and mode not in TWO_MODEL_MODES:
                 raise BadRequest(f"a {mode!r} chat takes feedback, not battle votes")
-            if message_id is not None:
-                owner = conn.scalar(
-                    select(_CONVERSATIONS.c.battle_id)
-                    .join(_MESSAGES, _MESSAGES.c.conversation_id == _CONVERSATIONS.c.id)
-                    .where(_MESSAGES.c.id == message_id)
-                )
-                if owner != battle_id:
-                    raise NotFound(f"message {message_id!r} not found in battle {battle_id!r}")
-            if session_id is not None and not _session_exists(conn, session_id):
+            if message_id is not None and message_battle != battle_id:
+                raise NotFound(f"message {message_id!r} not found in battle {battle_id!r}")
+            if session_id is not None and not session_known:
                 raise NotFound(f"session {session_id!r} not found", param="session_id")
             result = conn.execute(
                 insert(_VOTES),

@@ -231,7 +231,7 @@ def live_leaderboard(ctx: WebContext) -> Any:
 
     from arena.leaderboard.build import refresh_artifacts
     from arena.leaderboard.compute import RatingSettings
-    from arena.leaderboard.refresher import ArtifactRefresher
+    from arena.leaderboard.refresher import ArtifactRefresher, child_process_executor
     from arena.store.battles_repo import count_votes
 
     db = ctx.service.db
@@ -241,7 +241,11 @@ def live_leaderboard(ctx: WebContext) -> Any:
         ctx.settings.data_dir / "leaderboard",
         settings=RatingSettings(rounds=ctx.settings.leaderboard_rounds),
     )
-    refresher = ArtifactRefresher(recompute, min_interval_s=ctx.settings.leaderboard_refresh_s)
+    refresher = ArtifactRefresher(
+        recompute,
+        min_interval_s=ctx.settings.leaderboard_refresh_s,
+        executor_factory=child_process_executor,
+    )
     ctx.service.on_vote = refresher.request
     if count_votes(db) > 0:
         refresher.request()  # votes from before this start: show them

@@ -403,32 +403,27 @@ class ArenaService:
         return TurnPlan(stored, new, regenerate, prompt, image_ids, requests)
 
     async def _persist_user_turn(self, plan: TurnPlan) -> None:
-        now = utcnow()
-
-        def write(db: Any) -> None:
-            for side in plan.battle.sides:
-                repo.add_message(
-                    db,
-                    plan.stored.conversation_ids[side],
-                    role="user",
-                    content=plan.prompt,
-                    image_hashes=plan.image_ids,
-                    now=now,
-                )
-
-        await self._write(in_one_transaction, self.db, write)
+        messages = [
+            repo.NewMessage(
+                plan.stored.conversation_ids[side],
+                role="user",
+                content=plan.prompt,
+                image_hashes=plan.image_ids,
+            )
+            for side in plan.battle.sides
+        ]
+        await self._write(repo.add_messages, self.db, messages, now=utcnow())
 
     async def _persist_answers(
         self, plan: TurnPlan, answers: dict[str, tuple[SideOutcome, str | None]], battle: Battle
     ) -> None:
         """Every side's answer (and any identity leak) in one transaction."""
-
-        def write(db: Any) -> None:
-            for side in plan.battle.sides:
-                outcome, error = answers[side]
-                usage = outcome.usage
-                repo.add_message(
-                    db,
+        messages = []
+        for side in plan.battle.sides:
+            outcome, error = answers[side]
+            usage = outcome.usage
+            messages.append(
+                repo.NewMessage(
                     plan.stored.conversation_ids[side],
                     role="assistant",
                     content=outcome.text,
@@ -440,7 +435,12 @@ class ArenaService:
                     finish_reason=outcome.finish_reason,
                     error=error,
                 )
-            if battle.leaked and not plan.stored.battle.leaked:
+            )
+        newly_leaked = battle.leaked and not plan.stored.battle.leaked
+
+        def write(db: Any) -> None:
+            repo.add_messages(db, messages)
+            if newly_leaked:
                 repo.update_battle(
                     db, battle.battle_id, leaked=True, leak_reason=encode_leaks(battle.leaks)
                 )
