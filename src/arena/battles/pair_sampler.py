@@ -249,7 +249,9 @@ def _to_distribution(names: Sequence[str], pair_matrix: np.ndarray) -> PairDistr
         raise NotEnoughModels(
             "fewer than two models can battle right now; try again later",
         )
-    return PairDistribution(pairs=pairs, probabilities=probs[keep] / total)
+    probabilities = probs[keep] / total
+    probabilities.setflags(write=False)  # samplers share distributions between draws
+    return PairDistribution(pairs=pairs, probabilities=probabilities)
 
 
 def _at_least_two(specs: Sequence[ModelSpec]) -> list[str]:
@@ -361,6 +363,8 @@ class PairSampler:
     def __init__(self, specs: Sequence[ModelSpec], config: SamplerConfig | None = None):
         self.specs = tuple(specs)
         self.config = config or SamplerConfig()
+        # Weighted distributions depend only on (outages, vision): computed once per case.
+        self._weighted: dict[tuple[frozenset[str], bool], PairDistribution] = {}
 
     def distribution(
         self,
@@ -370,6 +374,17 @@ class PairSampler:
         snapshot: LeaderboardSnapshot | None = None,
     ) -> PairDistribution:
         """Pair probabilities for the next draw (useful for admin pages and tests)."""
+        if self.config.mode != "active":
+            key = (frozenset(unavailable), vision)
+            cached = self._weighted.get(key)
+            if cached is None:
+                cached = self._weighted[key] = self._distribution(key[0], vision, None)
+            return cached
+        return self._distribution(unavailable, vision, snapshot)
+
+    def _distribution(
+        self, unavailable: Collection[str], vision: bool, snapshot: LeaderboardSnapshot | None
+    ) -> PairDistribution:
         candidates = eligible_for_battle(self.specs, unavailable=unavailable, vision=vision)
         if len(candidates) < 2:
             what = "vision-capable models" if vision else "models"

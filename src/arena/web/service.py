@@ -447,6 +447,48 @@ class ArenaService:
 
         await self._write(in_one_transaction, self.db, write)
 
+    def _finish_side(
+        self,
+        battle: Battle,
+        kind: str,
+        outcome: SideOutcome,
+        answers: dict[str, tuple[SideOutcome, str | None]],
+        frames: list[bytes],
+    ) -> Battle:
+        """Record one side's finished (or failed) answer; add the frames that announce it."""
+        side = outcome.side
+        now = utcnow()
+        if kind == "error":
+            raw = outcome.raw_error or outcome.error
+            answers[side] = (outcome, raw)
+            frames.append(
+                sse("error", {"side": side, "message": outcome.error, "kind": outcome.error_kind})
+            )
+            return battle.record_answer(side, outcome.text, now=now, finish_reason=None, error=raw)
+        answers[side] = (outcome, None)
+        battle = battle.record_answer(
+            side, outcome.text, now=now, finish_reason=outcome.finish_reason
+        )
+        frames.append(
+            sse(
+                "done",
+                {
+                    "side": side,
+                    "html": render_markdown(outcome.text),
+                    "finish_reason": outcome.finish_reason,
+                },
+            )
+        )
+        if battle.anonymous:
+            leak = self.leak_detector.check_answer(
+                outcome.text, side_model=battle.model_for(side), battle_models=battle.models
+            )
+            if leak is not None:
+                battle = battle.flag_identity_leak(side, leak.term, now=now)
+                message = LEAK_EVENT_MESSAGE.format(label=side.upper())
+                frames.append(sse("leak", {"side": side, "message": message}))
+        return battle
+
     async def run_turn(self, plan: TurnPlan) -> AsyncIterator[bytes]:
         """Stream one turn as SSE bytes and record it; cancellation records what arrived.
 
@@ -467,52 +509,17 @@ class ArenaService:
                 side: (label(battle, side), self.providers[battle.model_for(side)], request)
                 for side, request in plan.requests.items()
             }
-            async for event in stream_sides(jobs, self.stream_limits):
-                if event.kind == "delta":
-                    yield sse("delta", {"side": event.side, "text": event.text})
-                    continue
-                outcome = event.outcome
-                assert outcome is not None
-                outcomes[event.side] = outcome
-                now = utcnow()
-                if event.kind == "error":
-                    raw = outcome.raw_error or outcome.error
-                    answers[event.side] = (outcome, raw)
-                    battle = battle.record_answer(
-                        event.side, outcome.text, now=now, finish_reason=None, error=raw
-                    )
-                    yield sse(
-                        "error",
-                        {"side": event.side, "message": outcome.error, "kind": outcome.error_kind},
-                    )
-                    continue
-                answers[event.side] = (outcome, None)
-                battle = battle.record_answer(
-                    event.side, outcome.text, now=now, finish_reason=outcome.finish_reason
-                )
-                yield sse(
-                    "done",
-                    {
-                        "side": event.side,
-                        "html": render_markdown(outcome.text),
-                        "finish_reason": outcome.finish_reason,
-                    },
-                )
-                if battle.anonymous:
-                    leak = self.leak_detector.check_answer(
-                        outcome.text,
-                        side_model=battle.model_for(event.side),
-                        battle_models=battle.models,
-                    )
-                    if leak is not None:
-                        battle = battle.flag_identity_leak(event.side, leak.term, now=now)
-                        yield sse(
-                            "leak",
-                            {
-                                "side": event.side,
-                                "message": LEAK_EVENT_MESSAGE.format(label=event.side.upper()),
-                            },
-                        )
+            async for batch in stream_sides(jobs, self.stream_limits):
+                frames: list[bytes] = []  # what arrived together goes out in one write
+                for event in batch:
+                    if event.kind == "delta":
+                        frames.append(sse("delta", {"side": event.side, "text": event.text}))
+                        continue
+                    outcome = event.outcome
+                    assert outcome is not None
+                    outcomes[event.side] = outcome
+                    battle = self._finish_side(battle, event.kind, outcome, answers, frames)
+                yield b"".join(frames)
             await self._persist_answers(plan, answers, battle)
             stored = True
             yield self._end_event(battle)

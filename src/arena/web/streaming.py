@@ -144,8 +144,9 @@ async def _run_side(
 async def stream_sides(
     jobs: Mapping[str, tuple[str, Provider, ChatCompletionRequest]],
     limits: StreamLimits,
-) -> AsyncIterator[SideEvent]:
-    """Run every side's request concurrently; yield their events as they arrive.
+) -> AsyncIterator[list[SideEvent]]:
+    """Run every side's request concurrently; yield their events as they arrive, each time
+    all that are waiting (in order), so that the caller can send them in one write.
 
     ``jobs`` maps a side ("a"/"b") to (public label, provider, request). Closing the
     iterator (client gone) cancels the sides still running.
@@ -160,10 +161,11 @@ async def stream_sides(
     remaining = len(tasks)
     try:
         while remaining:
-            event = await queue.get()
-            if event.kind in ("done", "error"):
-                remaining -= 1
-            yield event
+            batch = [await queue.get()]
+            while not queue.empty():
+                batch.append(queue.get_nowait())
+            remaining -= sum(1 for event in batch if event.kind in ("done", "error"))
+            yield batch
     finally:
         for task in tasks:
             task.cancel()
