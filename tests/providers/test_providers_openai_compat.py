@@ -231,6 +231,20 @@ async def test_hang_mid_stream_hits_the_idle_timeout_and_closes_upstream(openai_
     await p.aclose()
 
 
+async def test_keepalive_comments_do_not_hide_a_stalled_answer(openai_upstream):
+    openai_upstream.config.fault = "hang_with_pings"
+    openai_upstream.config.token_count = 10
+    p = provider(openai_upstream)
+    received = []
+    start = time.monotonic()
+    with pytest.raises(UpstreamTimeout, match=r"no data for 0\.5s"):
+        async for d in p.stream_chat(chat()):
+            received.append(d)
+    assert time.monotonic() - start < 2.0
+    assert text_of(received) == "the quick "
+    await p.aclose()
+
+
 async def test_whole_request_timeout_with_a_steady_trickle(openai_upstream):
     openai_upstream.config.token_count = 50
     openai_upstream.config.token_interval_s = 0.1

@@ -246,6 +246,7 @@ def create_app(config: StandinConfig | None = None) -> Starlette:
                 for piece in a.pieces:
                     if sent == config.fault_after and fault in (
                         "hang",
+                        "hang_with_pings",
                         "malformed",
                         "drop",
                         "no_done",
@@ -253,6 +254,11 @@ def create_app(config: StandinConfig | None = None) -> Starlette:
                     ):
                         if fault == "hang":
                             await asyncio.sleep(config.hang_s)
+                        elif fault == "hang_with_pings":  # alive, but no more tokens
+                            deadline = time.monotonic() + config.hang_s
+                            while time.monotonic() < deadline:
+                                yield b": ping\n\n"
+                                await asyncio.sleep(0.05)
                         elif fault == "malformed":
                             yield b'data: {"id": "chatcmpl-broken", "choices": [{"ind\n\n'
                         elif fault == "error_event":

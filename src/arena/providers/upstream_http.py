@@ -5,10 +5,12 @@ Timeouts are enforced here, in one place, with four limits (``Timeouts``):
 * ``connect`` — opening the TCP/TLS connection (httpx's connect timeout);
 * ``first_token`` — from sending the request to the first server-sent event (headers
   included; SSE comments do not count, so keep-alive comments cannot hide a stuck model);
-* ``idle`` — between two events once the stream has started;
+* ``idle`` — between two events once the stream has started (comments do not count here
+  either);
 * ``total`` — the whole request, however steadily the events trickle in.
 
-Each wait is bounded by ``asyncio.timeout`` around a single read, never around a ``yield``,
+Each wait is bounded by ``asyncio.timeout`` around a single network read (which usually
+holds many events), never around a ``yield``,
 so a timeout always fires inside the adapter and becomes ``UpstreamTimeout``; the response
 is closed on every exit path (normal end, error, consumer ``aclose()`` or cancellation),
 which drops the upstream connection when the body was not fully read.
@@ -27,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from httpx_sse import EventSource, ServerSentEvent, SSEError
 
 from arena.errors import (
     ArenaError,
@@ -38,6 +39,7 @@ from arena.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from arena.providers.sse import EventDecoder, ServerSentEvent
 
 # Phrases the engines and hosted APIs use when a prompt does not fit the context window.
 _CONTEXT_PATTERNS = re.compile(
@@ -170,25 +172,29 @@ def error_message_from_body(raw: bytes) -> tuple[str, dict[str, Any]]:
 
 
 class Deadline:
-    """The clock of one upstream call: how long the next read may wait."""
+    """The clock of one upstream call: by when the next event is due, and the hard end."""
 
-    __slots__ = ("_end", "_first", "_idle", "_loop", "started", "timeouts")
+    __slots__ = ("_due", "_end", "_loop", "started", "timeouts")
 
     def __init__(self, timeouts: Timeouts) -> None:
         self.timeouts = timeouts
         self._loop = asyncio.get_running_loop()
-        self._end = self._loop.time() + timeouts.total
-        self._first = timeouts.first_token
-        self._idle = timeouts.idle
+        now = self._loop.time()
+        self._end = now + timeouts.total
+        self._due = now + timeouts.first_token  # the first event, headers included
         self.started = False
+
+    def event_arrived(self) -> None:
+        """An event (not a comment) came: the next one is due within the idle limit."""
+        self.started = True
+        self._due = self._loop.time() + self.timeouts.idle
 
     def next_wait(self) -> tuple[float, str]:
         """Seconds the next read may take, and the name of the limit that sets it."""
-        left = self._end - self._loop.time()
-        step, what = (self._idle, "idle") if self.started else (self._first, "first_token")
-        if left <= step:
-            return max(left, 0.0), "total"
-        return step, what
+        now = self._loop.time()
+        if self._end <= self._due:
+            return max(self._end - now, 0.0), "total"
+        return max(self._due - now, 0.0), ("idle" if self.started else "first_token")
 
     def describe(self, what: str) -> str:
         limits = {
@@ -265,28 +271,36 @@ async def read_json(
 async def iter_events(
     response: httpx.Response, deadline: Deadline, *, label: str
 ) -> AsyncIterator[ServerSentEvent]:
-    """Server-sent events of ``response``, each read bounded by the deadline."""
-    events = EventSource(response).aiter_sse()
+    """Server-sent events of ``response``; each network read is bounded by the deadline.
+
+    The first-token limit runs until the first event (comments do not count), the idle
+    limit between reads after that."""
+    content_type = response.headers.get("content-type", "").partition(";")[0]
+    if "text/event-stream" not in content_type:
+        raise UpstreamError(f"{label}: expected an event stream, got content type {content_type!r}")
+    decoder = EventDecoder()
+    chunks = response.aiter_bytes()
     try:
         while True:
             wait, what = deadline.next_wait()
             try:
                 async with asyncio.timeout(wait):
-                    event = await anext(events)
+                    chunk = await anext(chunks)
             except StopAsyncIteration:
                 return
             except TimeoutError:
                 raise UpstreamTimeout(f"{label}: {deadline.describe(what)}") from None
-            except SSEError as e:
-                raise UpstreamError(f"{label}: expected an event stream ({e})") from None
             except httpx.HTTPError as e:
                 raise UpstreamError(
                     f"{label}: the stream broke ({type(e).__name__}: {e})"
                 ) from None
-            deadline.started = True
-            yield event
+            events = decoder.feed(chunk)
+            if events:
+                deadline.event_arrived()
+            for event in events:
+                yield event
     finally:
-        await events.aclose()
+        await chunks.aclose()
 
 
 async def finish_body(events: AsyncIterator[ServerSentEvent]) -> None:
