@@ -59,6 +59,7 @@ def _stand_in_providers(names: list[str], tokens: int, interval_s: float) -> dic
 
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
+
     sys.setswitchinterval(float(os.environ.get("SWI", "0.005")))
 
     from arena.config import Settings

@@ -8,7 +8,7 @@ from arena.providers.sse import EventDecoder, ServerSentEvent
 
 STREAM = (
     b": a comment\n"
-    b"data: {\"a\": 1}\n\n"
+    b'data: {"a": 1}\n\n'
     b"event: content_block_delta\n"
     b"data: first line\n"
     b"data:second line\n"
