@@ -60,8 +60,6 @@ def _stand_in_providers(names: list[str], tokens: int, interval_s: float) -> dic
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    sys.setswitchinterval(float(os.environ.get("SWI", "0.005")))
-
     from arena.config import Settings
     from arena.providers.registry import ModelSpec
     from arena.web.app import create_web_app
