@@ -6,7 +6,7 @@ after exactly the ``--latency-ms`` latency (each value in turn) with a short jud
 ending in a verdict. The client is the real pipeline: ``arena.judge.grading.grade`` in
 single mode with the real MT-Bench questions and judge prompts, the judge reached through
 the real ``openai_compatible`` provider on the shared HTTP client the judge commands use
-(``arena.judge.clients``, i.e. the gateway's ``make_upstream_client``, aiohttp transport),
+(``arena.judge.clients``: one shared aiohttp ``UpstreamClient``),
 the judge-call cache on, rows appended to a JSONL file.
 
 For each concurrency it reports judgments per second and two overhead figures:

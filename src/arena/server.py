@@ -92,8 +92,8 @@ def create_server_app(
     from arena.gateway.rate_limit import KeyRateLimiter
     from arena.gateway.registration import add_worker_routes
     from arena.gateway.routing import ModelRouter
-    from arena.gateway.upstream_client import make_upstream_client
     from arena.gateway.worker_pool import WorkerPool
+    from arena.providers.upstream_http import UpstreamClient
     from arena.store.db import Database
     from arena.store.migrate import upgrade
 
@@ -101,8 +101,9 @@ def create_server_app(
         registry = load_configured_registry(settings)
     db = Database.from_settings(settings)
     upgrade(db.url)
-    client = make_upstream_client(
-        connect_timeout_s=settings.connect_timeout_s, write_timeout_s=settings.stream_idle_timeout_s
+    # One pool for every OpenAI-compatible upstream and worker; closed once, at shutdown.
+    client = UpstreamClient(
+        connect_timeout_s=settings.connect_timeout_s, max_connections=4096, shared=True
     )
     if providers is None:
         providers = build_static_providers(registry, settings, client)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 
 from arena.config import Settings
-from arena.gateway.upstream_client import SharedUpstreamClient
 from arena.judge.calls import chat_once
 from arena.judge.clients import build_provider_set
 from arena.providers.registry import parse_registry
+from arena.providers.upstream_http import UpstreamClient
 
 
 def _specs(base_url: str) -> dict:
@@ -37,7 +37,7 @@ def test_one_shared_client_for_every_http_model_closed_once(judge_standin):
     providers = build_provider_set(specs, ["judge-1", "judge-2", "demo-a"], Settings())
     assert len(providers.clients) == 1
     shared = providers.clients[0]
-    assert isinstance(shared, SharedUpstreamClient)
+    assert isinstance(shared, UpstreamClient) and shared.shared
     assert providers["judge-1"]._client is shared
     assert providers["judge-2"]._client is shared
     assert providers["demo-a"].info.kind == "demo"

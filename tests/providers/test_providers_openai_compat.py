@@ -328,7 +328,9 @@ async def test_cancelled_consumer_task_closes_the_upstream_connection(openai_ups
 async def test_raw_fast_path_yields_upstream_chunks_verbatim(openai_upstream):
     openai_upstream.config.reply = "raw words"
     p = provider(openai_upstream)
-    chunks = await collect(p.stream_chat_raw(chat()))
+    batches = await collect(p.stream_chat_raw(chat()))
+    assert batches and all(isinstance(b, list) and b for b in batches)
+    chunks = [c for batch in batches for c in batch]
     parsed = [json.loads(c) for c in chunks]
     assert all(c["object"] == "chat.completion.chunk" and c["model"] == "up-model" for c in parsed)
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in parsed if c["choices"])
@@ -350,7 +352,8 @@ async def test_completions_stream(openai_upstream):
     deltas = await collect(
         p.stream_completion(CompletionRequest(model="m", prompt="Tell me", max_tokens=3))
     )
-    raw = await collect(p.stream_completion_raw(CompletionRequest(model="m", prompt="Tell me")))
+    batches = await collect(p.stream_completion_raw(CompletionRequest(model="m", prompt="Tell me")))
+    raw = [c for batch in batches for c in batch]
     await p.aclose()
     assert text_of(deltas) == "once upon a "
     assert [d.finish_reason for d in deltas if d.finish_reason] == ["length"]
@@ -377,8 +380,7 @@ async def test_one_client_reuses_its_connection(openai_upstream):
     p = provider(openai_upstream)
     for _ in range(3):
         await collect(p.stream_chat(chat()))
-    pool = p._client._transport._pool
-    assert len(pool.connections) == 1  # keep-alive: three requests, one connection
+    assert p._client.connections_opened == 1  # keep-alive: three requests, one connection
     await p.aclose()
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import httpx
 import pytest
 
 from arena.errors import ArenaError, BadRequest, NotSupported
@@ -23,6 +22,7 @@ from arena.providers.demo import DemoProvider
 from arena.providers.gemini import GeminiProvider
 from arena.providers.local import LocalProvider
 from arena.providers.openai_compat import OpenAICompatProvider
+from arena.providers.upstream_http import UpstreamClient
 
 from .conftest import FAST
 
@@ -68,43 +68,11 @@ REFUSALS: list[tuple[str, Callable[[Provider], object], type[ArenaError]]] = [
 ]
 
 
-class CountingTransport(httpx.AsyncBaseTransport):
-    """Real HTTP, counting requests sent and responses still open."""
-
-    def __init__(self) -> None:
-        self._inner = httpx.AsyncHTTPTransport()
-        self.sent = 0
-        self.open = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.sent += 1
-        response = await self._inner.handle_async_request(request)
-        self.open += 1
-        transport = self
-
-        class Tracked(httpx.AsyncByteStream):
-            async def __aiter__(self):
-                async for chunk in response.stream:
-                    yield chunk
-
-            async def aclose(self) -> None:
-                transport.open -= 1
-                await response.aclose()
-
-        return httpx.Response(
-            response.status_code, headers=response.headers, stream=Tracked(), extensions={}
-        )
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
 @pytest.fixture
 async def make(openai_upstream, anthropic_upstream, gemini_upstream, tmp_path):
     made: list[Provider] = []
 
-    def build(kind: str, transport: CountingTransport | None = None) -> Provider:
-        client = httpx.AsyncClient(transport=transport) if transport else None
+    def build(kind: str, client: UpstreamClient | None = None) -> Provider:
         if kind == "demo":
             provider: Provider = DemoProvider("demo-a", tokens_per_s=0)
         elif kind == "anthropic":
@@ -134,14 +102,15 @@ async def make(openai_upstream, anthropic_upstream, gemini_upstream, tmp_path):
 
 @pytest.mark.parametrize(("kind", "start", "error"), REFUSALS)
 async def test_errors_come_on_first_iteration_not_from_the_call(make, kind, start, error):
-    transport = CountingTransport() if kind in ("anthropic", "gemini", "openai") else None
-    provider = make(kind, transport)
+    # The client's counters: requests sent, and responses not yet released.
+    client = UpstreamClient() if kind in ("anthropic", "gemini", "openai") else None
+    provider = make(kind, client)
     stream = start(provider)  # must not raise
-    assert transport is None or transport.sent == 0  # and must not have sent anything yet
+    assert client is None or client.requests_sent == 0  # and must not have sent anything yet
     with pytest.raises(error):
         await anext(stream)
-    if transport is not None:
-        assert transport.open == 0
+    if client is not None:
+        assert client.responses_open == 0
 
 
 @pytest.mark.parametrize("kind", ["anthropic", "gemini", "openai", "openai-raw"])
@@ -150,8 +119,8 @@ async def test_stopping_early_closes_the_upstream_response_at_once(
 ):
     for upstream in (openai_upstream, anthropic_upstream, gemini_upstream):
         upstream.config.token_count = 50
-    transport = CountingTransport()
-    provider = make(kind.removesuffix("-raw"), transport)
+    client = UpstreamClient()
+    provider = make(kind.removesuffix("-raw"), client)
     if kind == "openai":
         provider.upstream_model = "m"
         stream = provider.stream_chat(chat())
@@ -161,9 +130,9 @@ async def test_stopping_early_closes_the_upstream_response_at_once(
     else:
         stream = provider.stream_chat(chat())
     await anext(stream)
-    assert transport.open == 1
+    assert client.responses_open == 1
     await stream.aclose()
-    assert transport.open == 0  # closed by aclose itself, not later
+    assert client.responses_open == 0  # released by aclose itself, not later
 
 
 async def test_stopping_early_frees_the_local_slot_at_once(tiny_model_path):

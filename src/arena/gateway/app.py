@@ -202,8 +202,9 @@ async def _generate(request: Request, *, chat: bool) -> Response:
             fold = DeltaFold()
             try:
                 async for item in stream:
-                    if item.__class__ is str:
-                        fold.add_chunk(parse_chunk(item), chat=chat)
+                    if item.__class__ is list:  # a batch of raw chunks
+                        for data in item:
+                            fold.add_chunk(parse_chunk(data), chat=chat)
                     else:
                         fold.add(item)
             finally:
@@ -245,7 +246,7 @@ def _starter(
     """How to start the backend stream for ``body`` on a given provider.
 
     Adapters that offer a raw passthrough (OpenAI-compatible upstreams and workers) yield
-    the upstream's chunk JSON untouched; usage is always requested from them so token
+    lists of the upstream's chunk JSON, untouched; usage is always requested from them so token
     limits and metrics see it. Other providers yield ``Delta`` objects.
     """
     raw_body = body.model_copy(update={"stream_options": StreamOptions(include_usage=True)})
@@ -303,10 +304,12 @@ class _StreamRun:
         relay = self.relay
         try:
             async for delta in self.stream:
-                if delta.__class__ is str:
-                    data = relay.relay(delta)
+                if delta.__class__ is list:  # a batch of raw chunks: one write for all
+                    data, error = relay.relay_batch(delta)
                     if data:
                         yield data
+                    if error is not None:
+                        raise error
                     continue
                 if delta.usage is not None:
                     fold.usage = delta.usage

@@ -75,6 +75,17 @@ class RawChunkRelay:
             return b"data: " + orjson.dumps(obj) + b"\n\n"
         return b"data: " + data.encode() + b"\n\n"
 
+    def relay_batch(self, batch: list[str]) -> tuple[bytes, ArenaError | None]:
+        """SSE bytes for a batch of raw chunks, and the error that cut it short, if any:
+        the chunks before a bad one still go out."""
+        frames = []
+        for data in batch:
+            try:
+                frames.append(self.relay(data))
+            except ArenaError as error:
+                return b"".join(frames), error
+        return b"".join(frames), None
+
 
 def usage_dict(usage: TokenUsage | None) -> dict[str, int] | None:
     if usage is None:
@@ -172,20 +183,30 @@ class DeltaFold:
     def add(self, delta: Delta) -> None:
         if delta.usage is not None:
             self.usage = delta.usage
-        choice = self.choices.get(delta.index)
+        self._add(delta.index, delta.text, delta.finish_reason, delta.tool_calls, delta.logprobs)
+
+    def _add(
+        self,
+        index: int,
+        text: str,
+        finish_reason: str | None,
+        tool_calls: list[dict[str, Any]] | None,
+        logprobs: dict[str, Any] | None,
+    ) -> None:
+        choice = self.choices.get(index)
         if choice is None:
-            choice = self.choices[delta.index] = _Choice()
-        if delta.text:
-            choice.parts.append(delta.text)
+            choice = self.choices[index] = _Choice()
+        if text:
+            choice.parts.append(text)
             self.text_deltas += 1
-        if delta.finish_reason:
-            choice.finish_reason = delta.finish_reason
-        if delta.tool_calls:
-            for call in delta.tool_calls:
+        if finish_reason:
+            choice.finish_reason = finish_reason
+        if tool_calls:
+            for call in tool_calls:
                 _merge_tool_call(choice.tool_calls, call)
-        if delta.logprobs:
+        if logprobs:
             merged = choice.logprobs if choice.logprobs is not None else {}
-            for key, value in delta.logprobs.items():
+            for key, value in logprobs.items():
                 if isinstance(value, list):
                     merged.setdefault(key, []).extend(value)
             choice.logprobs = merged
@@ -206,14 +227,12 @@ class DeltaFold:
                 text, tool_calls = delta.get("content") or "", delta.get("tool_calls")
             else:
                 text, tool_calls = choice.get("text") or "", None
-            self.add(
-                Delta(
-                    text=text,
-                    index=choice.get("index", 0),
-                    finish_reason=choice.get("finish_reason"),
-                    tool_calls=tool_calls,
-                    logprobs=choice.get("logprobs"),
-                )
+            self._add(
+                choice.get("index", 0),
+                text,
+                choice.get("finish_reason"),
+                tool_calls,
+                choice.get("logprobs"),
             )
 
     def chat_body(self, *, response_id: str, created: int, model: str) -> dict[str, Any]:

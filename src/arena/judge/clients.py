@@ -1,10 +1,8 @@
 """The providers the judge commands call, built on the gateway's shared HTTP client.
 
-Each ``OpenAICompatProvider`` built on its own gets a private httpx client, whose pool costs
-milliseconds of CPU per call at tens of calls in flight; at judge concurrency that, not the
-judge, set the pace. Here every OpenAI-compatible model shares one client from
-``make_upstream_client`` (aiohttp transport when ``httpx-aiohttp`` is installed), and
-``ProviderSet.aclose`` closes the providers and then the shared client(s) once.
+Every OpenAI-compatible model shares one ``UpstreamClient`` (one aiohttp pool) instead of
+a pool each, and ``ProviderSet.aclose`` closes the providers and then the shared client(s)
+once.
 """
 
 from __future__ import annotations
@@ -14,12 +12,11 @@ from typing import Any
 
 
 def make_judge_client(settings: Any) -> Any:
-    """One shared client with the settings' connect and write limits."""
-    from arena.gateway.upstream_client import make_upstream_client
+    """One shared client with the settings' connect limit."""
+    from arena.providers.upstream_http import UpstreamClient
 
-    return make_upstream_client(
-        connect_timeout_s=settings.connect_timeout_s,
-        write_timeout_s=settings.stream_idle_timeout_s,
+    return UpstreamClient(
+        connect_timeout_s=settings.connect_timeout_s, max_connections=4096, shared=True
     )
 
 

@@ -24,11 +24,9 @@ stream without ``message_stop`` is an ``UpstreamError``.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import Any, ClassVar
-
-import httpx
 
 from arena.errors import ArenaError, BadRequest, NotSupported, UpstreamError
 from arena.protocol import ChatCompletionRequest, ChatMessage, ImagePart, TextPart
@@ -38,6 +36,8 @@ from arena.providers.hosted import HostedProvider, merge_turn
 from arena.providers.upstream_http import (
     Deadline,
     Timeouts,
+    UpstreamClient,
+    UpstreamRequest,
     base_url_with_version,
     error_for_status,
     error_message_from_body,
@@ -196,7 +196,7 @@ class AnthropicProvider(HostedProvider):
         timeouts: Timeouts | None = None,
         params: dict[str, Any] | None = None,
         capabilities: frozenset[str] = frozenset({"text", "vision"}),
-        client: httpx.AsyncClient | None = None,
+        client: UpstreamClient | None = None,
     ) -> None:
         self.base_url = base_url_with_version(base_url, "v1")
         super().__init__(
@@ -254,7 +254,7 @@ class AnthropicProvider(HostedProvider):
             body["metadata"] = {"user_id": request.user}
         return body
 
-    def _error(self, status: int, raw: bytes, headers: httpx.Headers) -> ArenaError:
+    def _error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> ArenaError:
         message, doc = error_message_from_body(raw)
         err = doc.get("error") if isinstance(doc.get("error"), dict) else {}
         if err.get("type") in ("authentication_error", "permission_error", "billing_error"):
@@ -267,8 +267,8 @@ class AnthropicProvider(HostedProvider):
     async def _stream(self, request: ChatCompletionRequest) -> AsyncIterator[Delta]:
         body = self.build_body(request)  # in the generator: refusals raise on iteration
         label = self._label
-        http_request = self._client.build_request(
-            "POST", f"{self.base_url}/messages", json=body, headers=self._headers()
+        http_request = UpstreamRequest(
+            "POST", f"{self.base_url}/messages", self._headers(), json=body
         )
         deadline = Deadline(self.timeouts)
         prompt_tokens = completion_tokens = 0

@@ -11,7 +11,7 @@ first (or a later) ``__anext__``. Callers therefore handle errors in one place.
 Backends raise ``arena.errors`` types — ``UpstreamError`` (bad status, broken stream,
 malformed SSE), ``UpstreamTimeout`` (connect, first token or idle timeout), ``BadRequest``/
 ``ContextLengthExceeded`` (the upstream refused the input), ``NotSupported``. They never
-let a raw ``httpx`` or library exception escape.
+let a raw ``aiohttp`` or other library exception escape.
 """
 
 from __future__ import annotations

@@ -28,11 +28,11 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import Any
 
-import httpx
+from multidict import CIMultiDict
 
 from arena.errors import ArenaError, BadRequest, NotSupported, UpstreamError
 from arena.protocol import ChatCompletionRequest, ChatMessage, ImagePart, TextPart
@@ -42,6 +42,8 @@ from arena.providers.hosted import HostedProvider, merge_turn
 from arena.providers.upstream_http import (
     Deadline,
     Timeouts,
+    UpstreamClient,
+    UpstreamRequest,
     base_url_with_version,
     error_for_status,
     error_message_from_body,
@@ -183,7 +185,7 @@ class GeminiProvider(HostedProvider):
         timeouts: Timeouts | None = None,
         params: dict[str, Any] | None = None,
         capabilities: frozenset[str] = frozenset({"text", "vision"}),
-        client: httpx.AsyncClient | None = None,
+        client: UpstreamClient | None = None,
     ) -> None:
         self.base_url = base_url_with_version(base_url, "v1beta")
         model = upstream_model.removeprefix("models/")
@@ -239,7 +241,7 @@ class GeminiProvider(HostedProvider):
             body["toolConfig"] = tool_config
         return body
 
-    def _error(self, status: int, raw: bytes, headers: httpx.Headers) -> ArenaError:
+    def _error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> ArenaError:
         message, doc = error_message_from_body(raw)
         err = doc.get("error") if isinstance(doc.get("error"), dict) else {}
         reasons = {d.get("reason") for d in err.get("details") or [] if isinstance(d, dict)}
@@ -251,7 +253,8 @@ class GeminiProvider(HostedProvider):
         if status == 429 and "retry-after" not in headers:
             delay = _retry_delay(doc)
             if delay is not None:
-                headers = httpx.Headers({**headers, "retry-after": str(delay)})
+                headers = CIMultiDict(headers)
+                headers["retry-after"] = str(delay)
         return error_for_status(
             status, message, label=self._label, headers=headers, credential_problem=credential
         )
@@ -263,7 +266,7 @@ class GeminiProvider(HostedProvider):
         body = self.build_body(request)  # in the generator: refusals raise on iteration
         label = self._label
         url = f"{self.base_url}/models/{self.upstream_model}:streamGenerateContent?alt=sse"
-        http_request = self._client.build_request("POST", url, json=body, headers=self._headers())
+        http_request = UpstreamRequest("POST", url, self._headers(), json=body)
         deadline = Deadline(self.timeouts)
         expected = int((body.get("generationConfig") or {}).get("candidateCount") or 1)
         finished: set[int] = set()

@@ -1,7 +1,7 @@
 """What the adapters for HTTP model APIs share (OpenAI-compatible, Anthropic, Gemini).
 
-``HostedProvider`` holds one pooled ``httpx.AsyncClient`` per provider, reads the API key
-from its environment variable at call time (so a rotated key needs no restart), probes
+``HostedProvider`` holds a pooled ``UpstreamClient`` (its own, or one shared), reads the API
+key from its environment variable at call time (so a rotated key needs no restart), probes
 health within a hard deadline and closes the client. ``merge_turn`` is the message
 translation step both non-OpenAI formats need: they want user and assistant turns to
 alternate, so consecutive turns of one role are merged.
@@ -13,10 +13,10 @@ import asyncio
 import os
 from typing import Any, ClassVar
 
-import httpx
+import aiohttp
 
 from arena.providers.base import Provider, ProviderInfo
-from arena.providers.upstream_http import Timeouts, make_client
+from arena.providers.upstream_http import Timeouts, UpstreamClient
 
 HEALTH_TIMEOUT_S = 5.0
 
@@ -38,7 +38,7 @@ class HostedProvider(Provider):
         api_key: str | None,
         timeouts: Timeouts | None,
         params: dict[str, Any] | None,
-        client: httpx.AsyncClient | None,
+        client: UpstreamClient | None,
     ) -> None:
         self.info = info
         self.upstream_model = info.upstream_model
@@ -47,7 +47,7 @@ class HostedProvider(Provider):
         self._label = label
         self._api_key_env = api_key_env
         self._api_key = api_key
-        self._client = client or make_client(self.timeouts)
+        self._client = client or UpstreamClient(connect_timeout_s=self.timeouts.connect)
 
     def api_key(self) -> str | None:
         """The key given directly, else the one in the named environment variable."""
@@ -67,10 +67,10 @@ class HostedProvider(Provider):
         so an upstream that trickles bytes cannot hold a health check forever."""
         try:
             async with asyncio.timeout(min(HEALTH_TIMEOUT_S, self.timeouts.total)):
-                response = await self._client.get(url, headers=headers)
-        except (TimeoutError, httpx.HTTPError):
+                status, _ = await self._client.get(url, headers)
+        except (TimeoutError, aiohttp.ClientError, OSError):
             return False
-        return response.status_code == 200
+        return status == 200
 
     async def aclose(self) -> None:
         await self._client.aclose()

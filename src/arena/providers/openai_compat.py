@@ -12,20 +12,19 @@ Two streaming APIs:
 
 * ``stream_chat`` / ``stream_completion`` yield ``Delta`` objects (parsed, typed).
 * ``stream_chat_raw`` / ``stream_completion_raw`` are the gateway's fast path when it needs
-  no translation: they yield each upstream event's ``data`` text verbatim (a JSON chunk
-  string, ``[DONE]`` excluded), with the same timeouts, error mapping, error-event and
-  end-of-stream checks, but without parsing ordinary chunks. The chunks carry the
+  no translation: they yield lists of upstream events' ``data`` texts verbatim (JSON chunk
+  strings, ``[DONE]`` excluded; one list per network read, never empty), with the same
+  timeouts, error mapping, error-event and end-of-stream checks, but without parsing
+  ordinary chunks. The chunks carry the
   upstream's ``model`` name and ``id``; the request's own ``stream_options`` are kept, so
   a usage chunk appears only if the client asked for one.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import Any
-
-import httpx
 
 from arena.errors import ArenaError, UpstreamError
 from arena.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
@@ -34,10 +33,12 @@ from arena.providers.hosted import HostedProvider
 from arena.providers.upstream_http import (
     Deadline,
     Timeouts,
+    UpstreamClient,
+    UpstreamRequest,
     error_for_status,
     error_message_from_body,
     finish_body,
-    iter_events,
+    iter_event_batches,
     loads_event,
     open_response,
     read_json,
@@ -47,7 +48,7 @@ _DONE = "[DONE]"
 
 
 class OpenAICompatProvider(HostedProvider):
-    """One upstream OpenAI-compatible endpoint, one pooled ``httpx.AsyncClient``."""
+    """One upstream OpenAI-compatible endpoint, over a pooled ``UpstreamClient``."""
 
     def __init__(
         self,
@@ -62,7 +63,7 @@ class OpenAICompatProvider(HostedProvider):
         capabilities: frozenset[str] = frozenset({"text"}),
         supports_completions: bool = True,
         supports_embeddings: bool = True,
-        client: httpx.AsyncClient | None = None,
+        client: UpstreamClient | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         super().__init__(
@@ -95,7 +96,7 @@ class OpenAICompatProvider(HostedProvider):
             body["stream_options"] = options
         return body
 
-    def _error(self, status: int, raw: bytes, headers: httpx.Headers) -> ArenaError:
+    def _error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> ArenaError:
         message, doc = error_message_from_body(raw)
         err = doc.get("error") if isinstance(doc.get("error"), dict) else doc
         code = str(err.get("code") or "") if isinstance(err, dict) else ""
@@ -111,57 +112,65 @@ class OpenAICompatProvider(HostedProvider):
 
     # ------------------------------------------------------------------ streaming core
 
-    async def _raw_events(
+    async def _raw_batches(
         self, path: str, api_request: Any, *, force_usage: bool
-    ) -> AsyncIterator[str]:
+    ) -> AsyncIterator[list[str]]:
         body = self._body(api_request, force_usage=force_usage)  # in the generator, see base
-        request = self._client.build_request(
-            "POST", f"{self.base_url}{path}", json=body, headers=self._headers()
-        )
+        request = UpstreamRequest("POST", f"{self.base_url}{path}", self._headers(), json=body)
         deadline = Deadline(self.timeouts)
         async with open_response(
             self._client, request, deadline, label=self._label, on_error=self._error
         ) as response:
             done = False
-            async with aclosing(iter_events(response, deadline, label=self._label)) as events:
-                async for event in events:
-                    data = event.data
-                    if data == _DONE:
-                        done = True
-                        await finish_body(events)
+            batches = iter_event_batches(response, deadline, label=self._label)
+            async with aclosing(batches):
+                async for events in batches:
+                    chunks = []
+                    for event in events:
+                        data = event.data
+                        if data == _DONE:
+                            done = True
+                            break
+                        if not data:
+                            continue
+                        if event.event == "error" or data.startswith('{"error"'):
+                            obj = loads_event(data, label=self._label)
+                            if isinstance(obj, dict) and "error" in obj:
+                                if chunks:
+                                    yield chunks  # what came before the error still counts
+                                raise self._stream_error(obj)
+                        chunks.append(data)
+                    if chunks:
+                        yield chunks
+                    if done:
+                        await finish_body(batches)
                         break
-                    if not data:
-                        continue
-                    if event.event == "error" or data.startswith('{"error"'):
-                        obj = loads_event(data, label=self._label)
-                        if isinstance(obj, dict) and "error" in obj:
-                            raise self._stream_error(obj)
-                    yield data
             if not done:
                 raise UpstreamError(f"{self._label}: the stream ended without [DONE]")
 
     async def _deltas(self, path: str, api_request: Any, *, chat: bool) -> AsyncIterator[Delta]:
         label = self._label
         # aclosing: an early exit closes the upstream response now, not when collected.
-        async with aclosing(self._raw_events(path, api_request, force_usage=True)) as events:
-            async for data in events:
-                chunk = loads_event(data, label=label)
-                if not isinstance(chunk, dict):
-                    raise UpstreamError(f"{label}: unexpected event {data[:200]!r}")
-                if "error" in chunk:
-                    raise self._stream_error(chunk)
-                for choice in chunk.get("choices") or ():
-                    delta = self._choice_delta(choice, chat=chat)
-                    if delta is not None:
-                        yield delta
-                usage = chunk.get("usage")
-                if usage:
-                    yield Delta(
-                        usage=TokenUsage(
-                            prompt_tokens=usage.get("prompt_tokens") or 0,
-                            completion_tokens=usage.get("completion_tokens") or 0,
+        async with aclosing(self._raw_batches(path, api_request, force_usage=True)) as batches:
+            async for chunks in batches:
+                for data in chunks:
+                    chunk = loads_event(data, label=label)
+                    if not isinstance(chunk, dict):
+                        raise UpstreamError(f"{label}: unexpected event {data[:200]!r}")
+                    if "error" in chunk:
+                        raise self._stream_error(chunk)
+                    for choice in chunk.get("choices") or ():
+                        delta = self._choice_delta(choice, chat=chat)
+                        if delta is not None:
+                            yield delta
+                    usage = chunk.get("usage")
+                    if usage:
+                        yield Delta(
+                            usage=TokenUsage(
+                                prompt_tokens=usage.get("prompt_tokens") or 0,
+                                completion_tokens=usage.get("completion_tokens") or 0,
+                            )
                         )
-                    )
 
     @staticmethod
     def _choice_delta(choice: dict[str, Any], *, chat: bool) -> Delta | None:
@@ -189,22 +198,22 @@ class OpenAICompatProvider(HostedProvider):
     def stream_chat(self, request: ChatCompletionRequest) -> AsyncIterator[Delta]:
         return self._deltas("/chat/completions", request, chat=True)
 
-    def stream_chat_raw(self, request: ChatCompletionRequest) -> AsyncIterator[str]:
+    def stream_chat_raw(self, request: ChatCompletionRequest) -> AsyncIterator[list[str]]:
         """Fast path: the upstream's chunk JSON strings, verbatim (see module docstring)."""
-        return self._raw_events("/chat/completions", request, force_usage=False)
+        return self._raw_batches("/chat/completions", request, force_usage=False)
 
     def stream_completion(self, request: CompletionRequest) -> AsyncIterator[Delta]:
         return self._deltas("/completions", request, chat=False)
 
-    def stream_completion_raw(self, request: CompletionRequest) -> AsyncIterator[str]:
-        return self._raw_events("/completions", request, force_usage=False)
+    def stream_completion_raw(self, request: CompletionRequest) -> AsyncIterator[list[str]]:
+        return self._raw_batches("/completions", request, force_usage=False)
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
         body = request.model_dump(exclude_none=True)
         body["model"] = self.upstream_model
         body["encoding_format"] = "float"
-        request_ = self._client.build_request(
-            "POST", f"{self.base_url}/embeddings", json=body, headers=self._headers()
+        request_ = UpstreamRequest(
+            "POST", f"{self.base_url}/embeddings", self._headers(), json=body
         )
         doc = await read_json(
             self._client, request_, self.timeouts, label=self._label, on_error=self._error
@@ -222,9 +231,7 @@ class OpenAICompatProvider(HostedProvider):
 
     async def list_models(self) -> list[str]:
         """Model ids the upstream serves (``GET /models``)."""
-        request = self._client.build_request(
-            "GET", f"{self.base_url}/models", headers=self._headers()
-        )
+        request = UpstreamRequest("GET", f"{self.base_url}/models", self._headers())
         doc = await read_json(
             self._client, request, self.timeouts, label=self._label, on_error=self._error
         )

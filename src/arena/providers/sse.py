@@ -12,11 +12,11 @@ paid for every chunk of every answer the gateway relays.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class ServerSentEvent:
+class ServerSentEvent(NamedTuple):
+    # A tuple, not a frozen dataclass: one is built per event, and this builds faster.
     event: str = "message"
     data: str = ""
     id: str = ""
@@ -63,7 +63,8 @@ class EventDecoder:
         return events
 
     def _dispatch(self) -> ServerSentEvent:
-        data = b"\n".join(self._data).decode("utf-8", "replace")
+        parts = self._data
+        data = (parts[0] if len(parts) == 1 else b"\n".join(parts)).decode("utf-8", "replace")
         event = self._event.decode("utf-8", "replace") or "message"
         self._event = b""
         self._data = []

@@ -1,8 +1,11 @@
 """HTTP plumbing shared by the hosted-API adapters: clients, timeouts, SSE and error mapping.
 
+Upstream calls go through aiohttp (``UpstreamClient``): its C HTTP parser and cheap pool
+keep the gateway's own cost per relayed request low, which is what a proxy is judged by.
+
 Timeouts are enforced here, in one place, with four limits (``Timeouts``):
 
-* ``connect`` — opening the TCP/TLS connection (httpx's connect timeout);
+* ``connect`` — opening the TCP/TLS connection (the pool's connect timeout);
 * ``first_token`` — from sending the request to the first server-sent event (headers
   included; SSE comments do not count, so keep-alive comments cannot hide a stuck model);
 * ``idle`` — between two events once the stream has started (comments do not count here
@@ -23,12 +26,13 @@ import email.utils
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
+import orjson
 
 from arena.errors import (
     ArenaError,
@@ -77,22 +81,85 @@ class Timeouts:
         )
 
 
-def make_client(timeouts: Timeouts, *, max_connections: int = 200) -> httpx.AsyncClient:
-    """One pooled keep-alive client per provider. Read limits are ours (see module doc)."""
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(
-            connect=timeouts.connect, read=None, write=timeouts.idle, pool=timeouts.connect
-        ),
-        limits=httpx.Limits(
-            max_connections=max_connections,
-            max_keepalive_connections=max_connections,
-            keepalive_expiry=30.0,
-        ),
-        follow_redirects=False,
-    )
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    """One call to make: the body is sent as JSON when given."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    json: Any = None
 
 
-def parse_retry_after(headers: httpx.Headers, default: float = 1.0) -> float:
+class UpstreamClient:
+    """A pooled keep-alive aiohttp session for upstream calls. Read limits are ours (see
+    the module docstring); the pool only bounds connecting.
+
+    The session is opened on first use, inside the running event loop. ``shared=True``
+    makes ``aclose`` a no-op, for one client that many providers use (the gateway's);
+    its owner calls ``close``. The counters feed tests and metrics.
+    """
+
+    def __init__(
+        self,
+        *,
+        connect_timeout_s: float = 10.0,
+        max_connections: int = 200,
+        keepalive_s: float = 30.0,
+        shared: bool = False,
+    ) -> None:
+        self.connect_timeout_s = connect_timeout_s
+        self.max_connections = max_connections
+        self.keepalive_s = keepalive_s
+        self.shared = shared
+        self.requests_sent = 0
+        self.responses_open = 0
+        self.connections_opened = 0
+        self.is_closed = False
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self.is_closed:
+            raise UpstreamError("the upstream client was closed")
+        if self._session is None:
+            trace = aiohttp.TraceConfig()
+            trace.on_connection_create_end.append(self._connection_opened)
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    limit=self.max_connections, keepalive_timeout=self.keepalive_s
+                ),
+                timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=self.connect_timeout_s, connect=None
+                ),
+                trust_env=False,
+                auto_decompress=True,
+                trace_configs=[trace],
+            )
+        return self._session
+
+    async def _connection_opened(self, *_: Any) -> None:
+        self.connections_opened += 1
+
+    async def get(self, url: str, headers: Mapping[str, str]) -> tuple[int, bytes]:
+        """A plain GET (health probes); the caller bounds the time."""
+        self.requests_sent += 1
+        async with self.session.get(url, headers=headers, allow_redirects=False) as response:
+            return response.status, await response.read()
+
+    async def aclose(self) -> None:
+        """Close the pool, unless it is shared (then its owner closes it)."""
+        if not self.shared:
+            await self.close()
+
+    async def close(self) -> None:
+        self.is_closed = True
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def parse_retry_after(headers: Mapping[str, str], default: float = 1.0) -> float:
     """Seconds from ``retry-after-ms`` / ``Retry-After`` (seconds or an HTTP date)."""
     ms = headers.get("retry-after-ms")
     if ms:
@@ -123,7 +190,7 @@ def error_for_status(
     message: str,
     *,
     label: str,
-    headers: httpx.Headers | None = None,
+    headers: Mapping[str, str] | None = None,
     context_length: bool | None = None,
     credential_problem: bool = False,
 ) -> ArenaError:
@@ -135,7 +202,7 @@ def error_for_status(
     if credential_problem or status in (401, 403):
         return UpstreamError(f"{label} refused our credentials or account ({status}): {message}")
     if status == 429:
-        retry = parse_retry_after(headers or httpx.Headers())
+        retry = parse_retry_after(headers or {})
         return RateLimited(f"{label} is rate limiting us: {message}", retry_after_s=retry)
     if status == 413:
         return PayloadTooLarge(message)
@@ -205,62 +272,78 @@ class Deadline:
         return limits[what]
 
 
+ErrorMapper = Callable[[int, bytes, Mapping[str, str]], ArenaError]
+
+
 @asynccontextmanager
 async def open_response(
-    client: httpx.AsyncClient,
-    request: httpx.Request,
+    client: UpstreamClient,
+    request: UpstreamRequest,
     deadline: Deadline,
     *,
     label: str,
-    on_error: Callable[[int, bytes, httpx.Headers], ArenaError],
-) -> AsyncIterator[httpx.Response]:
-    """Send ``request`` (streamed) within the first-token limit; raise mapped errors for
-    error statuses; always close the response."""
+    on_error: ErrorMapper,
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """Send ``request`` and wait for its headers within the first-token limit; raise mapped
+    errors for error statuses. On exit the response is released: back to the pool when its
+    body was read to the end, otherwise closed, which drops the upstream connection."""
     wait, what = deadline.next_wait()
+    body = None if request.json is None else orjson.dumps(request.json)
+    headers = dict(request.headers)
+    if body is not None:
+        headers.setdefault("content-type", "application/json")
+    client.requests_sent += 1
     try:
         async with asyncio.timeout(wait):
-            response = await client.send(request, stream=True)
-    except TimeoutError:
-        raise UpstreamTimeout(f"{label}: {deadline.describe(what)}") from None
-    except httpx.TimeoutException:
+            response = await client.session.request(
+                request.method, request.url, data=body, headers=headers, allow_redirects=False
+            )
+    except aiohttp.ConnectionTimeoutError:
         raise UpstreamTimeout(
             f"{label}: could not connect within {deadline.timeouts.connect:g}s"
         ) from None
-    except httpx.HTTPError as e:
+    except TimeoutError:
+        raise UpstreamTimeout(f"{label}: {deadline.describe(what)}") from None
+    except aiohttp.ClientError as e:
         raise UpstreamError(f"{label}: cannot reach upstream ({type(e).__name__}: {e})") from None
+    client.responses_open += 1
     try:
-        if response.status_code >= 400:
+        if response.status >= 400:
             wait, what = deadline.next_wait()
             try:
                 async with asyncio.timeout(wait):
-                    raw = await response.aread()
+                    raw = await response.read()
             except TimeoutError:
                 raise UpstreamTimeout(f"{label}: error body not sent in time") from None
-            except httpx.HTTPError:
+            except aiohttp.ClientError:
                 raw = b""
-            raise on_error(response.status_code, raw, response.headers)
+            raise on_error(response.status, raw, response.headers)
         yield response
     finally:
-        await response.aclose()
+        client.responses_open -= 1
+        if response.content.is_eof():
+            response.release()
+        else:
+            response.close()
 
 
 async def read_json(
-    client: httpx.AsyncClient,
-    request: httpx.Request,
+    client: UpstreamClient,
+    request: UpstreamRequest,
     timeouts: Timeouts,
     *,
     label: str,
-    on_error: Callable[[int, bytes, httpx.Headers], ArenaError],
+    on_error: ErrorMapper,
 ) -> Any:
     """A plain (non-streamed) JSON call under the whole-request limit."""
     deadline = Deadline(Timeouts(timeouts.connect, timeouts.total, timeouts.total, timeouts.total))
     async with open_response(client, request, deadline, label=label, on_error=on_error) as response:
         try:
             async with asyncio.timeout(max(deadline.next_wait()[0], 0.0)):
-                raw = await response.aread()
+                raw = await response.read()
         except TimeoutError:
             raise UpstreamTimeout(f"{label}: {deadline.describe('total')}") from None
-        except httpx.HTTPError as e:
+        except aiohttp.ClientError as e:
             raise UpstreamError(f"{label}: connection broke ({type(e).__name__})") from None
     try:
         return json.loads(raw)
@@ -268,42 +351,48 @@ async def read_json(
         raise UpstreamError(f"{label}: answered with invalid JSON") from None
 
 
-async def iter_events(
-    response: httpx.Response, deadline: Deadline, *, label: str
-) -> AsyncIterator[ServerSentEvent]:
-    """Server-sent events of ``response``; each network read is bounded by the deadline.
+async def iter_event_batches(
+    response: aiohttp.ClientResponse, deadline: Deadline, *, label: str
+) -> AsyncIterator[list[ServerSentEvent]]:
+    """Server-sent events of ``response``, as the lists that each network read completes
+    (never empty); each read is bounded by the deadline. Handing on a read's events
+    together saves a generator step per event in every layer above.
 
     The first-token limit runs until the first event (comments do not count), the idle
-    limit between reads after that."""
+    limit between events after that."""
     content_type = response.headers.get("content-type", "").partition(";")[0]
     if "text/event-stream" not in content_type:
         raise UpstreamError(f"{label}: expected an event stream, got content type {content_type!r}")
     decoder = EventDecoder()
-    chunks = response.aiter_bytes()
-    try:
-        while True:
-            wait, what = deadline.next_wait()
-            try:
-                async with asyncio.timeout(wait):
-                    chunk = await anext(chunks)
-            except StopAsyncIteration:
-                return
-            except TimeoutError:
-                raise UpstreamTimeout(f"{label}: {deadline.describe(what)}") from None
-            except httpx.HTTPError as e:
-                raise UpstreamError(
-                    f"{label}: the stream broke ({type(e).__name__}: {e})"
-                ) from None
-            events = decoder.feed(chunk)
-            if events:
-                deadline.event_arrived()
+    content = response.content
+    while True:
+        wait, what = deadline.next_wait()
+        try:
+            async with asyncio.timeout(wait):
+                chunk = await content.readany()
+        except TimeoutError:
+            raise UpstreamTimeout(f"{label}: {deadline.describe(what)}") from None
+        except (aiohttp.ClientError, OSError) as e:
+            raise UpstreamError(f"{label}: the stream broke ({type(e).__name__}: {e})") from None
+        if not chunk:
+            return  # the end of the body
+        events = decoder.feed(chunk)
+        if events:
+            deadline.event_arrived()
+            yield events
+
+
+async def iter_events(
+    response: aiohttp.ClientResponse, deadline: Deadline, *, label: str
+) -> AsyncIterator[ServerSentEvent]:
+    """The same events one at a time, for adapters that translate each event."""
+    async with aclosing(iter_event_batches(response, deadline, label=label)) as batches:
+        async for events in batches:
             for event in events:
                 yield event
-    finally:
-        await chunks.aclose()
 
 
-async def finish_body(events: AsyncIterator[ServerSentEvent]) -> None:
+async def finish_body(events: AsyncIterator[Any]) -> None:
     """Read what follows an end-of-stream marker (normally nothing) so the connection goes
     back to the pool for keep-alive; closing a response mid-body would drop it instead.
     Anything odd after the marker only costs the connection, not the answer."""
