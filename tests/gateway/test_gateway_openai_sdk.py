@@ -283,3 +283,17 @@ def test_health_and_metrics(gateway, make_client):
     assert "arena_request_latency_seconds_bucket" in text
     assert 'arena_requests_in_flight{endpoint="chat"} 0.0' in text
     assert "# TYPE arena_workers gauge" in text
+
+
+def test_an_unexpected_error_is_an_openai_shaped_500(gateway, make_client):
+    url, app, _ = gateway
+
+    def broken_router(model: str):  # type: ignore[no-untyped-def]
+        raise RuntimeError("a bug in the gateway itself")
+
+    app.state.gateway.router.targets = broken_router
+    with pytest.raises(openai.InternalServerError) as info:
+        make_client(url).chat.completions.create(model="standin", messages=USER)
+    assert info.value.status_code == 500
+    assert info.value.body["type"] == "server_error"
+    assert httpx.get(url + "/health").status_code == 200  # and the server carries on

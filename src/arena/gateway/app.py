@@ -439,6 +439,65 @@ async def _metrics(request: Request) -> Response:
     return Response(gw.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
+# Routes answered past FastAPI's middleware stack (see GatewayApp).
+LANE_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models")
+
+
+class GatewayApp(FastAPI):
+    """FastAPI with a lane for the hot OpenAI routes that skips its middleware stack.
+
+    Those routes parse bodies, check sizes and map errors themselves, so the stack's layers
+    (error, telemetry, body-limit, exception and exit-stack middleware, then route matching)
+    only add cost: about 50 µs of the ~700 µs of CPU a relayed request takes. The lane keeps
+    what matters from them: the app's exception handlers, and an OpenAI-shaped 500 for an
+    unexpected error before the response has started.
+    """
+
+    def _lane(self) -> dict[str, Any]:
+        lane = self.__dict__.get("_lane_routes")
+        if lane is None:
+            lane = {
+                route.path: route
+                for route in self.router.routes
+                if getattr(route, "path", None) in LANE_PATHS
+            }
+            handlers = {k: v for k, v in self.exception_handlers.items() if k is not Exception}
+            self._lane_handlers = (
+                {k: v for k, v in handlers.items() if not isinstance(k, int)},
+                {k: v for k, v in handlers.items() if isinstance(k, int)},
+            )
+            self.__dict__["_lane_routes"] = lane
+        return lane
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            route = self._lane().get(scope["path"])
+            if route is not None and scope["method"] in route.methods:
+                await self._take_lane(route, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+    async def _take_lane(self, route: Any, scope: Any, receive: Any, send: Any) -> None:
+        scope["app"] = self
+        scope["starlette.exception_handlers"] = self._lane_handlers
+        started = False
+
+        async def sender(message: Any) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await route.app(scope, receive, sender)
+        except Exception as exc:
+            handler = self.exception_handlers.get(Exception)
+            if handler is None or started:
+                raise
+            response = await handler(Request(scope, receive), exc)
+            await response(scope, receive, send)
+
+
 def create_gateway_app(
     settings: Settings,
     *,
@@ -482,7 +541,7 @@ def create_gateway_app(
                 except Exception:
                     log.exception("a shutdown hook failed")
 
-    app = FastAPI(title=title, lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app = GatewayApp(title=title, lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.gateway = gateway
     install_error_handlers(app)
     # Plain Starlette routes: the handlers parse and validate bodies themselves (to give
