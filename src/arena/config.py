@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     leaderboard_rounds: int = Field(
         default=200, ge=10, description="Bootstrap rounds of the live leaderboard."
     )
+    arena_health_interval_s: float = Field(
+        default=30.0, gt=0, description="How often every arena model's health is probed."
+    )
+    arena_health_timeout_s: float = Field(
+        default=10.0, gt=0, description="How long one health probe may take."
+    )
     arena_db_concurrency: int = Field(
         default=4,
         ge=1,

@@ -136,23 +136,29 @@ def create_server_app(
     app.state.registry = registry
     app.state.settings = settings
 
-    # The arena pages, the arena JSON API and the leaderboard share the gateway's providers.
+    # The arena pages, the arena JSON API and the leaderboard share the gateway's providers;
+    # models that registered workers serve are reached through the router, as /v1 does.
+    from arena.gateway.routing import RoutedProvider
     from arena.web.app import include_web
 
+    arena_providers = dict(providers)
+    for spec in registry.models:
+        if spec.provider == "workers":
+            arena_providers[spec.name] = RoutedProvider(
+                router,
+                spec.name,
+                app.state.gateway.timeouts,
+                capabilities=frozenset(spec.capabilities),
+            )
     web = include_web(
         app,
         settings=settings,
         registry=registry,
-        providers=providers,
+        providers=arena_providers,
         db=db,
         rate_limit_storage=settings.redis_url,
     )
 
-    async def close_web_providers() -> None:
-        if web.refresher is not None:
-            web.refresher.close()
-        for provider in web.built_providers.values():
-            await provider.aclose()
-
-    app.state.gateway.on_shutdown.insert(0, close_web_providers)
+    app.state.gateway.on_startup.append(web.start)
+    app.state.gateway.on_shutdown.insert(0, web.stop)
     return app

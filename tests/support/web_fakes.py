@@ -31,12 +31,16 @@ class ScriptedProvider(Provider):
     kind: str = "openai_compatible"
     requests: list[ChatCompletionRequest] = field(default_factory=list)
     cancelled: int = 0
+    healthy: bool = True  # what its health probe answers
 
     def __post_init__(self) -> None:
         caps = {"text", "vision"} if self.vision else {"text"}
         self.info = ProviderInfo(
             kind=self.kind, upstream_model=self.name, capabilities=frozenset(caps)
         )
+
+    async def health(self) -> bool:
+        return self.healthy
 
     def text_for(self, request: ChatCompletionRequest) -> str:
         return self.reply(request) if callable(self.reply) else self.reply

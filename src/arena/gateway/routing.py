@@ -22,7 +22,8 @@ from arena.errors import (
     UpstreamTimeout,
 )
 from arena.gateway.worker_pool import WorkerPool
-from arena.providers.base import Delta, Provider
+from arena.protocol import ChatCompletionRequest
+from arena.providers.base import Delta, Provider, ProviderInfo
 
 log = logging.getLogger("arena.gateway.routing")
 T = TypeVar("T")
@@ -289,3 +290,47 @@ async def _quietly_close(iterator: AsyncIterator[Delta]) -> None:
         await aclose()
     except Exception:
         log.debug("closing a failed backend stream raised", exc_info=True)
+
+
+class RoutedProvider(Provider):
+    """A model as the gateway serves it — its live workers in dispatch order, then any
+    static provider, with failover before the first token — behind the provider
+    interface. The arena uses it for models that registered workers serve."""
+
+    def __init__(
+        self,
+        router: ModelRouter,
+        model: str,
+        timeouts: Timeouts,
+        *,
+        capabilities: frozenset[str] = frozenset({"text"}),
+    ) -> None:
+        self._router = router
+        self._model = model
+        self._timeouts = timeouts
+        self.info = ProviderInfo(kind="workers", upstream_model=model, capabilities=capabilities)
+
+    def stream_chat(self, request: ChatCompletionRequest) -> AsyncIterator[Delta]:
+        return self._stream(request)
+
+    async def _stream(self, request: ChatCompletionRequest) -> AsyncIterator[Delta]:
+        targets = self._router.targets(self._model)  # NoHealthyWorker when none is live
+        stream = await open_stream(
+            targets,
+            lambda provider: provider.stream_chat(request),
+            self._timeouts,
+            on_failure=lambda target, error: None,
+            self_timed=lambda provider: hasattr(provider, "stream_chat_raw"),
+        )
+        try:
+            async for delta in stream:
+                yield delta
+        finally:
+            await stream.aclose()
+
+    async def health(self) -> bool:
+        """Healthy while a live worker (or a static provider) serves the model."""
+        try:
+            return bool(self._router.targets(self._model))
+        except ArenaError:
+            return False

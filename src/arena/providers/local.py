@@ -188,7 +188,7 @@ class LocalProvider(Provider):
         self.params = dict(params or {})
         self.max_concurrency = max_concurrency
         self._semaphore = asyncio.Semaphore(max_concurrency)
-        self._load_lock = asyncio.Lock()
+        self._loading: asyncio.Future[LoadedModel] | None = None
         self._loaded: LoadedModel | None = None
         # What a worker's heartbeat reports, and what tests check cancellation with.
         self.running = 0
@@ -207,12 +207,22 @@ class LocalProvider(Provider):
         return self.running + self.waiting
 
     async def load(self) -> LoadedModel:
+        """The loaded model, loading it once. A caller that gives up waiting (a health
+        probe's timeout) does not stop the load: the next caller finds it further along,
+        or done. A failed load is tried again by the next caller."""
         if self._loaded is not None:
             return self._loaded
-        async with self._load_lock:
-            if self._loaded is None:
-                self._loaded = await asyncio.to_thread(load_model, self.model_path, self.device)
-        return self._loaded
+        if self._loading is None or (self._loading.done() and self._loading.exception()):
+            self._loading = asyncio.ensure_future(
+                asyncio.to_thread(load_model, self.model_path, self.device)
+            )
+        loaded = await asyncio.shield(self._loading)
+        self._loaded = loaded
+        return loaded
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._loaded is not None
 
     @property
     def context_length(self) -> int | None:
@@ -419,7 +429,7 @@ class LocalProvider(Provider):
         return True
 
     async def aclose(self) -> None:
-        loaded, self._loaded = self._loaded, None
+        loaded, self._loaded, self._loading = self._loaded, None, None
         if loaded is not None and loaded.device.type == "cuda":
             import torch
 

@@ -39,6 +39,7 @@ from arena.providers.base import Provider
 from arena.providers.registry import ModelSpec, RegistryFile
 from arena.store.db import Database
 from arena.web.images import ImageLimits
+from arena.web.model_health import ModelHealth
 from arena.web.routing import make_route_class
 from arena.web.service import ArenaService
 from arena.web.sessions import SessionManager, WebSession
@@ -100,6 +101,19 @@ class WebContext:
     refresher: Any = None  # leaderboard.refresher.ArtifactRefresher when the board is live
     static_dir: Path = PACKAGE_DIR / "static"
 
+    async def start(self) -> None:
+        """Background work of the arena (health probes); call in the app's lifespan."""
+        if self.service.health is not None:
+            self.service.health.start()
+
+    async def stop(self) -> None:
+        if self.service.health is not None:
+            await self.service.health.stop()
+        if self.refresher is not None:
+            self.refresher.close()
+        for provider in self.built_providers.values():
+            await provider.aclose()
+
     def static_url(self, name: str) -> str:
         return f"{self.root_path}/static/{name}?v={__version__}"
 
@@ -155,7 +169,8 @@ def build_context(
     """Everything the routes need (``ctx.built_providers``: what this call built itself)."""
     from arena.providers.registry import build_provider, default_registry
 
-    specs = [s for s in _specs(registry) if s.provider != "workers"]
+    # Worker-served models take part when the caller routes them (arena serve does).
+    specs = [s for s in _specs(registry) if s.provider != "workers" or s.name in (providers or {})]
     build_all = providers is None
     if not specs:
         # Nothing configured: the built-in default (demo models, a local Ollama if one
@@ -206,6 +221,11 @@ def build_context(
             idle_timeout_s=settings.stream_idle_timeout_s,
             total_timeout_s=settings.request_timeout_s,
         ),
+    )
+    service.health = ModelHealth(
+        service.providers,
+        interval_s=settings.arena_health_interval_s,
+        timeout_s=settings.arena_health_timeout_s,
     )
     if service.only_demo:
         log.warning(NO_REAL_MODELS)
@@ -337,13 +357,13 @@ def create_web_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        if app.state.web.refresher is not None:
-            app.state.web.refresher.close()
-        for provider in app.state.web.built_providers.values():
-            await provider.aclose()
-        if own_db:
-            database.dispose()
+        await app.state.web.start()
+        try:
+            yield
+        finally:
+            await app.state.web.stop()
+            if own_db:
+                database.dispose()
 
     app = FastAPI(title="Arena web", version=__version__, lifespan=lifespan)
     include_web(app, settings=settings, registry=registry, providers=providers, db=db, **options)

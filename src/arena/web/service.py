@@ -41,6 +41,7 @@ from arena.store import images as store_images
 from arena.store.db import Database
 from arena.web import images as image_files
 from arena.web.markdown import render_markdown
+from arena.web.model_health import ModelHealth
 from arena.web.records import StoredBattle, encode_leaks, in_one_transaction, rebuild_battle
 from arena.web.streaming import SideOutcome, StreamLimits, sse, stream_sides
 from arena.web.write_queue import MESSAGE, VOTE, PriorityGate
@@ -109,6 +110,8 @@ class ArenaService:
     db_concurrency: int = 4
     # Called after every committed vote (the live leaderboard asks for a recomputation).
     on_vote: Callable[[], None] | None = None
+    # Models in outage get no battles (probed in the background; see model_health).
+    health: ModelHealth | None = None
     sampler: PairSampler = field(init=False)
     leak_detector: IdentityLeakDetector = field(init=False)
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
@@ -151,7 +154,11 @@ class ArenaService:
         return self.stream_limits.total_timeout_s + 30.0
 
     def unavailable(self) -> frozenset[str]:
-        return frozenset(s.name for s in self.specs if s.name not in self.providers)
+        """Models that get no battles now: no provider, or in outage."""
+        missing = {s.name for s in self.specs if s.name not in self.providers}
+        if self.health is not None:
+            missing |= self.health.down
+        return frozenset(missing)
 
     def is_demo(self, name: str) -> bool:
         spec = self._by_name.get(name)
@@ -461,6 +468,8 @@ class ArenaService:
         if kind == "error":
             raw = outcome.raw_error or outcome.error
             answers[side] = (outcome, raw)
+            if self.health is not None:
+                self.health.report_failure(battle.model_for(side), outcome.error_kind)
             frames.append(
                 sse("error", {"side": side, "message": outcome.error, "kind": outcome.error_kind})
             )
