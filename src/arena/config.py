@@ -76,6 +76,15 @@ class Settings(BaseSettings):
     leaderboard_rounds: int = Field(
         default=200, ge=10, description="Bootstrap rounds of the live leaderboard."
     )
+    arena_sampling: str = Field(
+        default="weighted",
+        pattern="^(weighted|active)$",
+        description="How anonymous pairs are drawn: registry weights, or the pair that most "
+        "shrinks the live leaderboard's uncertainty (weighted until a leaderboard exists).",
+    )
+    arena_active_exploration: float = Field(
+        default=0.05, ge=0, le=1, description="Share of uniform draws in active sampling."
+    )
     arena_health_interval_s: float = Field(
         default=30.0, gt=0, description="How often every arena model's health is probed."
     )

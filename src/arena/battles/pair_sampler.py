@@ -373,8 +373,11 @@ class PairSampler:
         vision: bool = False,
         snapshot: LeaderboardSnapshot | None = None,
     ) -> PairDistribution:
-        """Pair probabilities for the next draw (useful for admin pages and tests)."""
-        if self.config.mode != "active":
+        """Pair probabilities for the next draw (useful for admin pages and tests).
+
+        Active mode needs the current leaderboard's ``snapshot``; until a leaderboard
+        exists (``None``) it draws like weighted mode."""
+        if self.config.mode != "active" or snapshot is None:
             key = (frozenset(unavailable), vision)
             cached = self._weighted.get(key)
             if cached is None:
@@ -392,9 +395,7 @@ class PairSampler:
                 f"fewer than two {what} can battle right now ({len(candidates)} eligible); "
                 "try again later"
             )
-        if self.config.mode == "active":
-            if snapshot is None:
-                raise ValueError("active sampling needs a LeaderboardSnapshot")
+        if self.config.mode == "active" and snapshot is not None:
             return active_pair_distribution(
                 candidates, snapshot, exploration=self.config.active_exploration
             )

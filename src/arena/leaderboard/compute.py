@@ -192,7 +192,29 @@ def compute_leaderboard(
         **extra,
         "counts": counts_meta,
     }
-    return Leaderboard(category, style_control, tuple(rows), coefficients, full_meta)
+    uncertainty = None
+    covariance = getattr(result, "covariance", None)
+    if not style_control and covariance is not None:
+        names = [str(m) for m in models]
+        uncertainty = {
+            "models": names,
+            "covariance": np.asarray(covariance, dtype=float).round(6).tolist(),
+            "battle_counts": pair_counts(frame, names).tolist(),
+        }
+    return Leaderboard(
+        category, style_control, tuple(rows), coefficients, full_meta, uncertainty=uncertainty
+    )
+
+
+def pair_counts(frame: pl.DataFrame, models: list[str]) -> np.ndarray:
+    """Battles played per pair of ``models`` (symmetric, in that order)."""
+    index = {m: i for i, m in enumerate(models)}
+    a = np.array([index.get(m, -1) for m in frame["model_a"].to_list()], dtype=int)
+    b = np.array([index.get(m, -1) for m in frame["model_b"].to_list()], dtype=int)
+    known = (a >= 0) & (b >= 0)
+    counts = np.zeros((len(models), len(models)), dtype=int)
+    np.add.at(counts, (a[known], b[known]), 1)
+    return counts + counts.T
 
 
 def _coefficients(fit: Any) -> dict[str, dict[str, float]]:

@@ -56,15 +56,21 @@ class Leaderboard:
     models: tuple[ModelRow, ...]
     style_coefficients: dict[str, dict[str, float]] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    # The ratings' covariance and the battles per pair, for active pair sampling:
+    # {"models": [...], "covariance": [[...]], "battle_counts": [[...]]} (plain boards).
+    uncertainty: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "category": self.category,
             "style_control": self.style_control,
             "models": [m.to_dict() for m in self.models],
             "style_coefficients": self.style_coefficients,
             "meta": self.meta,
         }
+        if self.uncertainty is not None:
+            out["uncertainty"] = self.uncertainty
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Leaderboard:
@@ -79,4 +85,5 @@ class Leaderboard:
                 for k, v in (data.get("style_coefficients") or {}).items()
             },
             meta=dict(data.get("meta") or {}),
+            uncertainty=data.get("uncertainty"),
         )

@@ -34,11 +34,13 @@ from arena.battles.limits import (
     parse_trusted_proxies,
 )
 from arena.battles.moderation import Moderator
+from arena.battles.pair_sampler import SamplerConfig
 from arena.config import Settings
 from arena.providers.base import Provider
 from arena.providers.registry import ModelSpec, RegistryFile
 from arena.store.db import Database
 from arena.web.images import ImageLimits
+from arena.web.live_snapshot import LiveLeaderboardSnapshot
 from arena.web.model_health import ModelHealth
 from arena.web.routing import make_route_class
 from arena.web.service import ArenaService
@@ -215,6 +217,11 @@ def build_context(
         data_dir=settings.data_dir,
         image_limits=image_limits or ImageLimits(),
         db_concurrency=settings.arena_db_concurrency,
+        sampler_config=SamplerConfig(
+            mode=settings.arena_sampling,  # type: ignore[arg-type]
+            active_exploration=settings.arena_active_exploration,
+        ),
+        snapshot=LiveLeaderboardSnapshot(settings.data_dir / "leaderboard"),
         stream_limits=stream_limits
         or StreamLimits(
             first_token_timeout_s=settings.first_token_timeout_s,

@@ -31,7 +31,12 @@ from arena.battles.battle import (
 from arena.battles.identity_leak import IdentityLeakDetector
 from arena.battles.limits import ArenaLimits, ArenaRateLimiter, check_input, check_turns
 from arena.battles.moderation import Moderator, raise_if_flagged
-from arena.battles.pair_sampler import PairSampler, check_named_choice
+from arena.battles.pair_sampler import (
+    LeaderboardSnapshot,
+    PairSampler,
+    SamplerConfig,
+    check_named_choice,
+)
 from arena.errors import BadRequest, Conflict, NoHealthyWorker, NotFound
 from arena.protocol import ChatCompletionRequest, ChatMessage, ImagePart, ImageURL, TextPart
 from arena.providers.base import Provider
@@ -112,6 +117,9 @@ class ArenaService:
     on_vote: Callable[[], None] | None = None
     # Models in outage get no battles (probed in the background; see model_health).
     health: ModelHealth | None = None
+    sampler_config: SamplerConfig = field(default_factory=SamplerConfig)
+    # The live leaderboard's uncertainty, for active sampling (see live_snapshot).
+    snapshot: Callable[[], LeaderboardSnapshot | None] | None = None
     sampler: PairSampler = field(init=False)
     leak_detector: IdentityLeakDetector = field(init=False)
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
@@ -123,7 +131,7 @@ class ArenaService:
     def __post_init__(self) -> None:
         self.specs = tuple(self.specs)
         self._by_name = {s.name: s for s in self.specs}
-        self.sampler = PairSampler(self.specs)
+        self.sampler = PairSampler(self.specs, self.sampler_config)
         self.leak_detector = IdentityLeakDetector.from_specs(self.specs)
         if self.db.is_sqlite:
             # One writer at a time. WAL readers never block each other, but each one holds
@@ -222,7 +230,13 @@ class ArenaService:
                     "mode 'side_by_side'",
                     param="models",
                 )
-            pair = self.sampler.sample(self.rng, unavailable=self.unavailable(), vision=vision)
+            active = self.sampler_config.mode == "active" and self.snapshot is not None
+            pair = self.sampler.sample(
+                self.rng,
+                unavailable=self.unavailable(),
+                vision=vision,
+                snapshot=self.snapshot() if active else None,
+            )
             chosen: tuple[str, ...] = pair.models
         else:
             picked = check_named_choice(
