@@ -74,10 +74,10 @@ def serve(args: argparse.Namespace) -> None:
         data_dir=Path(args.data_dir),
         database_url=args.database_url,
         secret_key="bench-secret",
-        arena_requests_per_session=unlimited,
-        arena_requests_per_ip=unlimited,
-        arena_votes_per_session=unlimited,
-        arena_votes_per_ip=unlimited,
+        requests_per_session=unlimited,
+        requests_per_ip=unlimited,
+        votes_per_session=unlimited,
+        votes_per_ip=unlimited,
     )
     app = create_web_app(
         settings,

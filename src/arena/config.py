@@ -58,14 +58,14 @@ class Settings(BaseSettings):
     )
 
     # Arena web limits; rates use the `limits` notation ("10/minute;100/hour").
-    arena_max_input_chars: int = Field(default=16_000, ge=1)
-    arena_max_turns: int = Field(default=10, ge=1)
-    arena_session_ttl_s: float = Field(default=24 * 3600.0, gt=0)
-    arena_requests_per_session: str = "20/minute;300/hour"
-    arena_requests_per_ip: str = "60/minute;1000/hour"
-    arena_votes_per_session: str = "10/minute;100/hour"
-    arena_votes_per_ip: str = "30/minute;300/hour"
-    arena_blocked_words_path: Path | None = Field(
+    max_input_chars: int = Field(default=16_000, ge=1)
+    max_turns: int = Field(default=10, ge=1)
+    session_ttl_s: float = Field(default=24 * 3600.0, gt=0)
+    requests_per_session: str = "20/minute;300/hour"
+    requests_per_ip: str = "60/minute;1000/hour"
+    votes_per_session: str = "10/minute;100/hour"
+    votes_per_ip: str = "30/minute;300/hour"
+    blocked_words_path: Path | None = Field(
         default=None, description="Moderation word list (one word or phrase per line)."
     )
     leaderboard_refresh_s: float = Field(
@@ -76,22 +76,22 @@ class Settings(BaseSettings):
     leaderboard_rounds: int = Field(
         default=200, ge=10, description="Bootstrap rounds of the live leaderboard."
     )
-    arena_sampling: str = Field(
+    pair_sampling: str = Field(
         default="weighted",
         pattern="^(weighted|active)$",
         description="How anonymous pairs are drawn: registry weights, or the pair that most "
         "shrinks the live leaderboard's uncertainty (weighted until a leaderboard exists).",
     )
-    arena_active_exploration: float = Field(
+    active_exploration: float = Field(
         default=0.05, ge=0, le=1, description="Share of uniform draws in active sampling."
     )
-    arena_health_interval_s: float = Field(
+    health_interval_s: float = Field(
         default=30.0, gt=0, description="How often every arena model's health is probed."
     )
-    arena_health_timeout_s: float = Field(
+    health_timeout_s: float = Field(
         default=10.0, gt=0, description="How long one health probe may take."
     )
-    arena_db_concurrency: int = Field(
+    db_concurrency: int = Field(
         default=4,
         ge=1,
         description="Arena database calls in flight per process (votes go first); SQLite "

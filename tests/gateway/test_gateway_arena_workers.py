@@ -39,7 +39,7 @@ def test_a_worker_model_joins_the_arena_when_its_worker_registers(
             ModelSpec(name="pooled", provider="workers"),
         ]
     )
-    settings = make_settings(arena_health_interval_s=0.2)
+    settings = make_settings(health_interval_s=0.2)
     with gateway_factory(settings, None, registry=registry) as (url, _):
         client = ArenaClient(url)
         client.start()

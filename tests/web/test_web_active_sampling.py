@@ -1,4 +1,4 @@
-"""ARENA_ARENA_SAMPLING=active: the live arena draws the pairs the leaderboard is least sure
+"""ARENA_PAIR_SAMPLING=active: the live arena draws the pairs the leaderboard is least sure
 about, from the newest leaderboard artifacts, and draws weighted before any exist."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from arena.leaderboard.table import Leaderboard, ModelRow
 from support.web_fakes import ScriptedProvider
 
 UNLIMITED = {
-    "arena_requests_per_session": "1000/minute",
-    "arena_requests_per_ip": "1000/minute",
+    "requests_per_session": "1000/minute",
+    "requests_per_ip": "1000/minute",
 }
 NAMES = ("alpha", "beta", "gamma", "delta")
 
@@ -46,9 +46,9 @@ def test_active_sampling_seeks_out_the_unmeasured_model(arena_server, tmp_path):
         providers,
         settings={
             **UNLIMITED,
-            "arena_votes_per_session": "1000/minute",
-            "arena_votes_per_ip": "1000/minute",
-            "arena_sampling": "active",
+            "votes_per_session": "1000/minute",
+            "votes_per_ip": "1000/minute",
+            "pair_sampling": "active",
         },
         leaderboard=False,  # no live recomputation: our hand-made board stays the newest
     )
@@ -70,9 +70,9 @@ def test_active_sampling_draws_weighted_before_any_leaderboard(arena_server):
         providers,
         settings={
             **UNLIMITED,
-            "arena_votes_per_session": "1000/minute",
-            "arena_votes_per_ip": "1000/minute",
-            "arena_sampling": "active",
+            "votes_per_session": "1000/minute",
+            "votes_per_ip": "1000/minute",
+            "pair_sampling": "active",
             "leaderboard_refresh_s": 3600,
         },
     )

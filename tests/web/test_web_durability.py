@@ -51,10 +51,10 @@ class Server:
             "ARENA_DATA_DIR": str(tmp_path / "data"),
             "ARENA_DATABASE_URL": database_url,
             "ARENA_SECRET_KEY": "durability-secret",
-            "ARENA_ARENA_REQUESTS_PER_SESSION": "100000/minute",
-            "ARENA_ARENA_REQUESTS_PER_IP": "100000/minute",
-            "ARENA_ARENA_VOTES_PER_SESSION": "100000/minute",
-            "ARENA_ARENA_VOTES_PER_IP": "100000/minute",
+            "ARENA_REQUESTS_PER_SESSION": "100000/minute",
+            "ARENA_REQUESTS_PER_IP": "100000/minute",
+            "ARENA_VOTES_PER_SESSION": "100000/minute",
+            "ARENA_VOTES_PER_IP": "100000/minute",
         }
         self.proc: subprocess.Popen | None = None
 

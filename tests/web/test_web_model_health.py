@@ -9,10 +9,10 @@ from arena.web.model_health import ModelHealth
 from support.web_fakes import ScriptedProvider
 
 UNLIMITED = {
-    "arena_requests_per_session": "1000/minute",
-    "arena_requests_per_ip": "1000/minute",
-    "arena_votes_per_session": "1000/minute",
-    "arena_votes_per_ip": "1000/minute",
+    "requests_per_session": "1000/minute",
+    "requests_per_ip": "1000/minute",
+    "votes_per_session": "1000/minute",
+    "votes_per_ip": "1000/minute",
 }
 
 
@@ -66,7 +66,7 @@ async def test_a_model_still_loading_starts_in_outage():
 def test_battles_never_draw_a_model_in_outage_and_draw_it_again_once_back(arena_server):
     providers = [ScriptedProvider(n) for n in ("alpha", "beta", "gamma")]
     providers[2].healthy = False
-    arena = arena_server(providers, settings={**UNLIMITED, "arena_health_interval_s": 0.2})
+    arena = arena_server(providers, settings={**UNLIMITED, "health_interval_s": 0.2})
     client = arena.client()
     time.sleep(0.5)  # the first probe round has run
     seen: set[str] = set()
@@ -91,7 +91,7 @@ def test_battles_never_draw_a_model_in_outage_and_draw_it_again_once_back(arena_
 def test_a_model_whose_answer_fails_is_left_out_of_the_next_battles(arena_server):
     providers = [ScriptedProvider(n) for n in ("alpha", "beta", "gamma")]
     providers[2].fail = "before"  # its health probe still says fine
-    arena = arena_server(providers, settings={**UNLIMITED, "arena_health_interval_s": 3600})
+    arena = arena_server(providers, settings={**UNLIMITED, "health_interval_s": 3600})
     client = arena.client()
     failed = False
     for _ in range(30):  # until gamma has been drawn (and failed) once

@@ -137,13 +137,13 @@ class WebContext:
 
 def limits_from_settings(settings: Settings) -> ArenaLimits:
     return ArenaLimits(
-        max_input_chars=settings.arena_max_input_chars,
-        max_turns=settings.arena_max_turns,
-        session_ttl_s=settings.arena_session_ttl_s,
-        requests_per_session=settings.arena_requests_per_session,
-        requests_per_ip=settings.arena_requests_per_ip,
-        votes_per_session=settings.arena_votes_per_session,
-        votes_per_ip=settings.arena_votes_per_ip,
+        max_input_chars=settings.max_input_chars,
+        max_turns=settings.max_turns,
+        session_ttl_s=settings.session_ttl_s,
+        requests_per_session=settings.requests_per_session,
+        requests_per_ip=settings.requests_per_ip,
+        votes_per_session=settings.votes_per_session,
+        votes_per_ip=settings.votes_per_ip,
     )
 
 
@@ -190,10 +190,10 @@ def build_context(
     if missing:
         log.warning("arena: no provider for %s; they are left out of the arena", missing)
     limits = limits or limits_from_settings(settings)
-    if moderator is None and settings.arena_blocked_words_path is not None:
+    if moderator is None and settings.blocked_words_path is not None:
         from arena.battles.moderation import WordListModerator, parse_word_list
 
-        words = parse_word_list(settings.arena_blocked_words_path.read_text(encoding="utf-8"))
+        words = parse_word_list(settings.blocked_words_path.read_text(encoding="utf-8"))
         moderator = WordListModerator(words)
     secret = resolve_secret(settings)
     sessions = SessionManager(secret, limits)
@@ -216,10 +216,10 @@ def build_context(
         moderator=moderator,
         data_dir=settings.data_dir,
         image_limits=image_limits or ImageLimits(),
-        db_concurrency=settings.arena_db_concurrency,
+        db_concurrency=settings.db_concurrency,
         sampler_config=SamplerConfig(
-            mode=settings.arena_sampling,  # type: ignore[arg-type]
-            active_exploration=settings.arena_active_exploration,
+            mode=settings.pair_sampling,  # type: ignore[arg-type]
+            active_exploration=settings.active_exploration,
         ),
         snapshot=LiveLeaderboardSnapshot(settings.data_dir / "leaderboard"),
         stream_limits=stream_limits
@@ -231,8 +231,8 @@ def build_context(
     )
     service.health = ModelHealth(
         service.providers,
-        interval_s=settings.arena_health_interval_s,
-        timeout_s=settings.arena_health_timeout_s,
+        interval_s=settings.health_interval_s,
+        timeout_s=settings.health_timeout_s,
     )
     if service.only_demo:
         log.warning(NO_REAL_MODELS)
