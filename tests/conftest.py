@@ -16,6 +16,11 @@ import pytest
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 
+# The embedded default registry would offer Hub models found in this machine's cache or on
+# the Hub: tests get none of them unless they ask (tests/providers/test_providers_hub.py).
+os.environ["ARENA_DEFAULT_HUB_MODELS"] = ""
+os.environ["HF_HUB_OFFLINE"] = "1"
+
 
 def _admin_url() -> str:
     return os.environ.get("ARENA_TEST_POSTGRES_URL", DEFAULT_PG)

@@ -107,7 +107,17 @@ class Settings(BaseSettings):
         default_factory=list, description="Proxies whose X-Forwarded-For is believed."
     )
 
-    @field_validator("trusted_proxies", mode="before")
+    # The embedded default registry (no registry file): these Hub models, run locally, when
+    # the local extra is installed and each is cached or the Hub answers; "" for none.
+    default_hub_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "Qwen/Qwen2.5-0.5B-Instruct",
+            "HuggingFaceTB/SmolLM2-360M-Instruct",
+        ],
+        description="Hub ids of the small instruct models the default registry offers.",
+    )
+
+    @field_validator("trusted_proxies", "default_hub_models", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:
         if isinstance(value, str):

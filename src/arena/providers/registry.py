@@ -370,17 +370,24 @@ def probe_ollama(url: str = OLLAMA_URL, *, timeout_s: float = 0.3) -> list[Model
 def default_registry(
     settings: Any = None, *, ollama_url: str | None = OLLAMA_URL, probe_timeout_s: float = 0.3
 ) -> RegistryFile:
-    """The registry used when none is configured: demo models, plus local Ollama models.
+    """The registry used when none is configured: small instruct models from the Hugging
+    Face Hub run locally (``settings.default_hub_models``; needs the local extra, and each
+    model cached or the Hub reachable), plus the models of a local Ollama server. With
+    fewer than two of those (too few for a battle), the built-in demo models join them, so
+    every flow can be tried offline.
 
-    Pass ``ollama_url=None`` to skip the probe.
+    Pass ``ollama_url=None`` to skip the Ollama probe.
     """
-    specs = demo_specs()
+    from arena.providers.hub_models import hub_specs
+
+    repo_ids = list(getattr(settings, "default_hub_models", None) or [])
+    specs = hub_specs(repo_ids)
     if ollama_url:
         taken = {s.name for s in specs}
         specs += [
             s for s in probe_ollama(ollama_url, timeout_s=probe_timeout_s) if s.name not in taken
         ]
-    return RegistryFile(models=specs)
+    return RegistryFile(models=specs if len(specs) >= 2 else specs + demo_specs())
 
 
 def registry_for(settings: Any) -> RegistryFile:
