@@ -162,23 +162,9 @@ def _session_info(row: ArenaSession) -> SessionInfo:
 
 
 def _message_info(row: Message) -> MessageInfo:
-    return MessageInfo(
-        id=row.id,
-        conversation_id=row.conversation_id,
-        position=row.position,
-        role=row.role,
-        content=row.content,
-        model=row.model,
-        params=dict(row.params) if row.params is not None else None,
-        created_at=row.created_at,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        prompt_tokens=row.prompt_tokens,
-        completion_tokens=row.completion_tokens,
-        finish_reason=row.finish_reason,
-        error=row.error,
-        image_hashes=tuple(image.image_hash for image in row.images),
-    )
+    columns = {c.name: getattr(row, c.name) for c in _MESSAGES.c}
+    info = _message_info_from(columns, prefix="")
+    return replace(info, image_hashes=tuple(image.image_hash for image in row.images))
 
 
 def _conversation_info(row: Conversation) -> ConversationInfo:
@@ -195,26 +181,8 @@ def _conversation_info(row: Conversation) -> ConversationInfo:
 
 
 def _battle_info(row: Battle) -> BattleInfo:
-    sides = {c.side: c.id for c in row.conversations}
-    return BattleInfo(
-        id=row.id,
-        session_id=row.session_id,
-        mode=row.mode,
-        model_a=row.model_a,
-        model_b=row.model_b,
-        left_model=row.left_model,
-        right_model=row.right_model,
-        leaked=row.leaked,
-        leak_reason=row.leak_reason,
-        moderation_flagged=row.moderation_flagged,
-        moderation_reason=row.moderation_reason,
-        status=row.status,
-        turn_count=row.turn_count,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        conversation_a_id=sides.get("a"),
-        conversation_b_id=sides.get("b"),
-    )
+    columns = {c.name: getattr(row, c.name) for c in _BATTLES.c}
+    return _battle_info_from(columns, {c.side: c.id for c in row.conversations})
 
 
 def _battle_info_from(
@@ -477,22 +445,24 @@ def _battle_tree(
     return battle, infos
 
 
-def _message_info_from(row: RowMapping) -> MessageInfo:
+def _message_info_from(row: Mapping[str, Any], *, prefix: str = "m_") -> MessageInfo:
+    """A message from its columns (named ``prefix`` + column in a joined row)."""
+    params = row[prefix + "params"]
     return MessageInfo(
-        id=row["m_id"],
-        conversation_id=row["m_conversation_id"],
-        position=row["m_position"],
-        role=row["m_role"],
-        content=row["m_content"],
-        model=row["m_model"],
-        params=dict(row["m_params"]) if row["m_params"] is not None else None,
-        created_at=row["m_created_at"],
-        started_at=row["m_started_at"],
-        finished_at=row["m_finished_at"],
-        prompt_tokens=row["m_prompt_tokens"],
-        completion_tokens=row["m_completion_tokens"],
-        finish_reason=row["m_finish_reason"],
-        error=row["m_error"],
+        id=row[prefix + "id"],
+        conversation_id=row[prefix + "conversation_id"],
+        position=row[prefix + "position"],
+        role=row[prefix + "role"],
+        content=row[prefix + "content"],
+        model=row[prefix + "model"],
+        params=dict(params) if params is not None else None,
+        created_at=row[prefix + "created_at"],
+        started_at=row[prefix + "started_at"],
+        finished_at=row[prefix + "finished_at"],
+        prompt_tokens=row[prefix + "prompt_tokens"],
+        completion_tokens=row[prefix + "completion_tokens"],
+        finish_reason=row[prefix + "finish_reason"],
+        error=row[prefix + "error"],
         image_hashes=(),
     )
 

@@ -61,30 +61,6 @@ def decode_leaks(text: str | None) -> tuple[IdentityLeak, ...]:
     return tuple(out)
 
 
-def load_battle(
-    db: Database,
-    battle_id: str,
-    *,
-    max_turns: int,
-    now: datetime,
-    in_flight: bool,
-    stale_after_s: float,
-) -> StoredBattle:
-    """Rebuild the battle from one consistent read (one transaction, one connection)."""
-    return in_one_transaction(
-        db,
-        lambda tx: rebuild_battle(
-            tx,
-            battle_id,
-            max_turns=max_turns,
-            now=now,
-            in_flight=in_flight,
-            stale_after_s=stale_after_s,
-        ),
-        read_only=True,
-    )
-
-
 def rebuild_battle(
     db: Any,
     battle_id: str,
