@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import logging
 import math
 import struct
@@ -453,25 +454,24 @@ class GatewayApp(FastAPI):
     unexpected error before the response has started.
     """
 
-    def _lane(self) -> dict[str, Any]:
-        lane = self.__dict__.get("_lane_routes")
-        if lane is None:
-            lane = {
-                route.path: route
-                for route in self.router.routes
-                if getattr(route, "path", None) in LANE_PATHS
-            }
-            handlers = {k: v for k, v in self.exception_handlers.items() if k is not Exception}
-            self._lane_handlers = (
-                {k: v for k, v in handlers.items() if not isinstance(k, int)},
-                {k: v for k, v in handlers.items() if isinstance(k, int)},
-            )
-            self.__dict__["_lane_routes"] = lane
-        return lane
+    @functools.cached_property
+    def _lane_routes(self) -> dict[str, Any]:
+        """Path -> route, built at the first request (every route is added by then)."""
+        return {r.path: r for r in self.router.routes if getattr(r, "path", None) in LANE_PATHS}
+
+    @functools.cached_property
+    def _lane_handlers(self) -> tuple[dict[Any, Any], dict[int, Any]]:
+        """The app's handlers as Starlette's ExceptionMiddleware splits them (by exception
+        type, by status); ``Exception`` itself is ours to apply, see ``_take_lane``."""
+        handlers = {k: v for k, v in self.exception_handlers.items() if k is not Exception}
+        return (
+            {k: v for k, v in handlers.items() if not isinstance(k, int)},
+            {k: v for k, v in handlers.items() if isinstance(k, int)},
+        )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            route = self._lane().get(scope["path"])
+            route = self._lane_routes.get(scope["path"])
             if route is not None and scope["method"] in route.methods:
                 await self._take_lane(route, scope, receive, send)
                 return

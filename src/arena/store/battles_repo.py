@@ -168,15 +168,23 @@ def _message_info(row: Message) -> MessageInfo:
 
 
 def _conversation_info(row: Conversation) -> ConversationInfo:
+    columns = {c.name: getattr(row, c.name) for c in _CONVERSATIONS.c}
+    return _conversation_info_from(columns, tuple(_message_info(m) for m in row.messages))
+
+
+def _conversation_info_from(
+    row: Mapping[str, Any], messages: tuple[MessageInfo, ...], *, prefix: str = ""
+) -> ConversationInfo:
+    params = row[prefix + "params"]
     return ConversationInfo(
-        id=row.id,
-        battle_id=row.battle_id,
-        side=row.side,
-        session_id=row.session_id,
-        model=row.model,
-        params=dict(row.params) if row.params is not None else None,
-        created_at=row.created_at,
-        messages=tuple(_message_info(m) for m in row.messages),
+        id=row[prefix + "id"],
+        battle_id=row[prefix + "battle_id"],
+        side=row[prefix + "side"],
+        session_id=row[prefix + "session_id"],
+        model=row[prefix + "model"],
+        params=dict(params) if params is not None else None,
+        created_at=row[prefix + "created_at"],
+        messages=messages,
     )
 
 
@@ -427,18 +435,13 @@ def _battle_tree(
         if row["i_image_hash"] is not None:
             images[message_id].append(row["i_image_hash"])
     infos = tuple(
-        ConversationInfo(
-            id=c["c_id"],
-            battle_id=c["c_battle_id"],
-            side=c["c_side"],
-            session_id=c["c_session_id"],
-            model=c["c_model"],
-            params=dict(c["c_params"]) if c["c_params"] is not None else None,
-            created_at=c["c_created_at"],
-            messages=tuple(
+        _conversation_info_from(
+            c,
+            tuple(
                 replace(m, image_hashes=tuple(images[m.id])) if images[m.id] else m
                 for m in messages
             ),
+            prefix="c_",
         )
         for c, messages in conversations.values()
     )
