@@ -8,6 +8,7 @@ tests are skipped locally but fail under CI (``CI=true``), where a server must e
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -26,14 +27,14 @@ def _admin_url() -> str:
     return os.environ.get("ARENA_TEST_POSTGRES_URL", DEFAULT_PG)
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A SQLAlchemy URL (psycopg driver) to a fresh, empty PostgreSQL database."""
+@contextlib.contextmanager
+def _fresh_postgres_database() -> Iterator[str]:
+    """Create an empty PostgreSQL database, yield its SQLAlchemy URL, drop it afterwards."""
     import psycopg
 
     admin = _admin_url()
     try:
-        conn = psycopg.connect(admin, autocommit=True, connect_timeout=3)
+        conn = psycopg.connect(admin, autocommit=True, connect_timeout=10)
     except psycopg.OperationalError as e:
         if os.environ.get("CI"):
             raise
@@ -48,6 +49,24 @@ def postgres_url() -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A SQLAlchemy URL (psycopg driver) to a fresh PostgreSQL database shared by the session."""
+    with _fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def own_database_url(request, tmp_path) -> Iterator[str]:
+    """Like ``database_url``, but the PostgreSQL database is this test's alone: for tests
+    whose rows change how every later test's gateway behaves (API keys close open mode)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'arena.db'}"
+        return
+    with _fresh_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ themselves, so tests can build as many differently configured apps as they like.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -48,6 +49,16 @@ class Settings(BaseSettings):
     worker_secret: str | None = Field(
         default=None, description="Shared secret workers present to register with the gateway."
     )
+    # NoDecode: the environment gives "model=ENV_VAR,other=ENV_VAR2", not JSON.
+    worker_upstream_keys: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="Per model, the environment variable holding the API key the gateway "
+        "sends to registered OpenAI-compatible upstreams of that model; workers never choose it.",
+    )
+    worker_allow_link_local: bool = Field(
+        default=False,
+        description="Accept worker URLs on link-local and cloud metadata addresses.",
+    )
 
     # Gateway keys and limits.
     redis_url: str | None = Field(
@@ -55,6 +66,11 @@ class Settings(BaseSettings):
     )
     key_cache_ttl_s: float = Field(
         default=5.0, ge=0, description="How long an API key lookup is cached (revocation delay)."
+    )
+    metrics_token: str | None = Field(
+        default=None,
+        description="A bearer token that may read /metrics (for a Prometheus scraper) besides "
+        "API keys; once set, /metrics needs it or a key even on a gateway without keys.",
     )
 
     # Arena web limits; rates use the `limits` notation ("10/minute;100/hour").
@@ -65,6 +81,17 @@ class Settings(BaseSettings):
     requests_per_ip: str = "60/minute;1000/hour"
     votes_per_session: str = "10/minute;100/hour"
     votes_per_ip: str = "30/minute;300/hour"
+    uploads_per_session: str = "10/minute;100/hour"
+    uploads_per_ip: str = "30/minute;300/hour"
+    image_max_pixels: int = Field(
+        default=24_000_000,
+        ge=1,
+        description="Pixels an uploaded image may decode to (read from its header first; "
+        "larger ones are refused with 413 before decoding).",
+    )
+    image_decode_concurrency: int = Field(
+        default=2, ge=1, description="Uploaded images decoded at once per process."
+    )
     blocked_words_path: Path | None = Field(
         default=None, description="Moderation word list (one word or phrase per line)."
     )
@@ -102,6 +129,11 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(
         default=None, description="Signs sessions and salts hashed IPs; generated under data_dir."
     )
+    secure_cookies: bool = Field(
+        default=False,
+        description="Mark the arena's cookies Secure (set it when clients reach Arena over "
+        "HTTPS, directly or through a TLS-terminating proxy).",
+    )
     # NoDecode: the environment gives "10.0.0.1, 10.1.0.0/16", not JSON.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Proxies whose X-Forwarded-For is believed."
@@ -122,6 +154,27 @@ class Settings(BaseSettings):
     def _split_proxies(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("worker_upstream_keys", mode="before")
+    @classmethod
+    def _split_model_envs(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        pairs: dict[str, str] = {}
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            model, sep, env = part.rpartition("=")
+            if not sep or not model.strip() or not env.strip():
+                raise ValueError(f"{part!r} is not MODEL=ENV_VAR")
+            pairs[model.strip()] = env.strip()
+        return pairs
+
+    @field_validator("worker_upstream_keys")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for model, env in value.items():
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env):
+                raise ValueError(f"{env!r} (for {model!r}) is not an environment variable name")
         return value
 
     def resolved_database_url(self) -> str:

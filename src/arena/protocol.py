@@ -3,15 +3,55 @@
 One definition serves the gateway, the worker, every provider and the clients in tests.
 Requests accept unknown fields (``extra="allow"``) so that backend-specific parameters an
 OpenAI-compatible engine understands (``top_k``, ``repetition_penalty``…) pass through.
+
+Every number whose cost grows with its value (vector sizes, batch sizes, stop strings,
+output tokens) is bounded where OpenAI bounds it or a little beyond, so an oversized request
+is a 400 naming the field instead of memory or CPU spent on it; integers stay within 64 bits
+so any request can be forwarded as JSON.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Inputs per embeddings request and prompts per completions request (OpenAI's own limit).
+MAX_BATCH_INPUTS = 2048
+# The widest embedding any model has produced is 12,288 values; the demo model computes a
+# vector of whatever width is asked, so the width is bounded...
+MAX_EMBEDDING_DIMENSIONS = 16_384
+# ...and so is the whole answer: OpenAI's largest (2,048 inputs of 3,072 values) fits.
+MAX_EMBEDDING_VALUES = MAX_BATCH_INPUTS * 4096
+# Beyond any model's output window; keeps the number a 32-bit engine can take.
+MAX_OUTPUT_TOKENS = 1 << 20
+# OpenAI accepts 4 stop strings; engines that accept more rarely see over a handful. Each is
+# matched against every generated piece, so their count and length are bounded.
+MAX_STOP_SEQUENCES = 16
+MAX_STOP_CHARS = 512
+
+Int64 = Annotated[int, Field(ge=-(1 << 63), le=(1 << 63) - 1)]
+TokenId = Annotated[int, Field(ge=0, le=(1 << 32) - 1)]
+OutputTokens = Annotated[int, Field(ge=1, le=MAX_OUTPUT_TOKENS)]
+
+
+def _check_batch(value: Any, what: str) -> Any:
+    if isinstance(value, list) and len(value) > MAX_BATCH_INPUTS:
+        raise ValueError(
+            f"{len(value)} {what} in one request; at most {MAX_BATCH_INPUTS} are accepted"
+        )
+    return value
+
+
+def _check_stop(value: str | list[str] | None) -> str | list[str] | None:
+    stops = [value] if isinstance(value, str) else value or []
+    if len(stops) > MAX_STOP_SEQUENCES:
+        raise ValueError(f"{len(stops)} stop strings; at most {MAX_STOP_SEQUENCES} are accepted")
+    if any(len(stop) > MAX_STOP_CHARS for stop in stops):
+        raise ValueError(f"a stop string is longer than {MAX_STOP_CHARS} characters")
+    return value
 
 
 def new_id(prefix: str) -> str:
@@ -92,8 +132,8 @@ class ChatCompletionRequest(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
     n: int | None = Field(default=None, ge=1, le=16)
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: OutputTokens | None = None
+    max_completion_tokens: OutputTokens | None = None
     stop: str | list[str] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -102,11 +142,13 @@ class ChatCompletionRequest(BaseModel):
     logit_bias: dict[str, float] | None = None
     logprobs: bool | None = None
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
-    seed: int | None = None
+    seed: Int64 | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
     response_format: dict[str, Any] | None = None
     user: str | None = None
+
+    _bounded_stop = field_validator("stop")(_check_stop)
 
     def stop_list(self) -> list[str]:
         if self.stop is None:
@@ -126,12 +168,13 @@ class ChatCompletionRequest(BaseModel):
 class CompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
     model: str
-    prompt: str | list[str] | list[int] | list[list[int]] = ""
+    prompt: str | list[str] | list[TokenId] | list[list[TokenId]] = ""
     suffix: str | None = None
-    max_tokens: int | None = Field(default=16, ge=1)
+    max_tokens: OutputTokens | None = 16
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
     n: int | None = Field(default=None, ge=1, le=16)
+    best_of: int | None = Field(default=None, ge=1, le=20)
     stream: bool = False
     stream_options: StreamOptions | None = None
     logprobs: int | None = Field(default=None, ge=0, le=5)
@@ -139,8 +182,33 @@ class CompletionRequest(BaseModel):
     stop: str | list[str] | None = None
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
-    seed: int | None = None
+    seed: Int64 | None = None
     user: str | None = None
+
+    @field_validator("prompt")
+    @classmethod
+    def _bounded_batch(cls, v: Any) -> Any:
+        # A list of token ids is one prompt; a list of strings or of id lists is a batch.
+        if isinstance(v, list) and v and not isinstance(v[0], int):
+            return _check_batch(v, "prompts")
+        return v
+
+    _bounded_stop = field_validator("stop")(_check_stop)
+
+    @model_validator(mode="after")
+    def _bounded_choices(self) -> CompletionRequest:
+        prompt = self.prompt
+        batch = (
+            len(prompt)
+            if isinstance(prompt, list) and prompt and not isinstance(prompt[0], int)
+            else 1
+        )
+        if batch * (self.n or 1) > MAX_BATCH_INPUTS:
+            raise ValueError(
+                f"{batch} prompts with n={self.n} ask for {batch * (self.n or 1)} completions; "
+                f"at most {MAX_BATCH_INPUTS} are made per request"
+            )
+        return self
 
     def stop_list(self) -> list[str]:
         if self.stop is None:
@@ -162,9 +230,9 @@ class CompletionRequest(BaseModel):
 class EmbeddingRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
     model: str
-    input: str | list[str] | list[int] | list[list[int]]
+    input: str | list[str] | list[TokenId] | list[list[TokenId]]
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = Field(default=None, ge=1)
+    dimensions: int | None = Field(default=None, ge=1, le=MAX_EMBEDDING_DIMENSIONS)
     user: str | None = None
 
     @field_validator("input")
@@ -172,7 +240,27 @@ class EmbeddingRequest(BaseModel):
     def _not_empty(cls, v: Any) -> Any:
         if isinstance(v, list) and not v:
             raise ValueError("input must not be empty")
+        if isinstance(v, list) and not isinstance(v[0], int):
+            return _check_batch(v, "inputs")
         return v
+
+    @model_validator(mode="after")
+    def _bounded_answer(self) -> EmbeddingRequest:
+        if self.dimensions is not None:
+            count = self.input_count()
+            if count * self.dimensions > MAX_EMBEDDING_VALUES:
+                raise ValueError(
+                    f"{count} inputs of {self.dimensions} dimensions make "
+                    f"{count * self.dimensions:,} values; at most {MAX_EMBEDDING_VALUES:,} "
+                    "are returned per request (send fewer inputs or fewer dimensions)"
+                )
+        return self
+
+    def input_count(self) -> int:
+        """How many vectors the answer holds (a list of token ids is one input)."""
+        if isinstance(self.input, str) or isinstance(self.input[0], int):
+            return 1
+        return len(self.input)
 
     def texts(self) -> list[str]:
         if isinstance(self.input, str):

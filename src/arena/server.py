@@ -4,6 +4,10 @@
 providers of the model registry file, the worker pool, API-key access and rate limits, and
 mounts the ``/v1`` gateway and the worker registration routes. The web app's routers are
 included at the marked hook below.
+
+Registered workers are reached through their own connection pool, whose sockets refuse
+link-local and metadata addresses (``arena.gateway.worker_addresses``), and with keys the
+operator configured (``worker_upstream_key_envs``), never ones a worker names.
 """
 
 from __future__ import annotations
@@ -56,23 +60,52 @@ def model_card(spec: ModelSpec) -> dict[str, Any]:
     return card
 
 
-def worker_provider_factory(settings: Settings, client: Any = None):
-    """How the gateway talks to a registered worker: the OpenAI-compatible adapter."""
+def configured_model_names(
+    registry: RegistryFile, providers: dict[str, Provider]
+) -> dict[str, str]:
+    """Names (and aliases) the gateway's own configuration serves, with their provider
+    kind: no worker may claim them."""
+    names = {name: "configured" for name in providers}
+    for spec in registry.models:
+        if spec.provider != "workers":
+            for name in (spec.name, *spec.aliases):
+                names[name] = spec.provider
+    return names
+
+
+def worker_upstream_key_envs(registry: RegistryFile, settings: Settings) -> dict[str, str]:
+    """Per model, the environment variable holding the key sent to its registered
+    OpenAI-compatible upstreams: the ``api_key_env`` of the model's ``provider: workers``
+    registry entry, else ``settings.worker_upstream_keys``. The operator decides both."""
+    envs = dict(settings.worker_upstream_keys)
+    for spec in registry.models:
+        if spec.provider == "workers" and spec.api_key_env:
+            envs[spec.name] = spec.api_key_env
+    return envs
+
+
+def worker_provider_factory(
+    settings: Settings, client: Any = None, key_envs: dict[str, str] | None = None
+):
+    """How the gateway talks to a registered worker: the OpenAI-compatible adapter.
+
+    ``arena worker`` processes get the worker secret; registered upstreams get the key of
+    ``key_envs[model]``. Nothing in the worker's registration names a credential."""
     from arena.providers.openai_compat import OpenAICompatProvider
     from arena.providers.upstream_http import Timeouts
 
     timeouts = Timeouts.from_settings(settings)
+    key_envs = dict(key_envs or {})
 
     def build(info: Any, model: str) -> Provider:
-        meta = info.meta or {}
-        upstream_models = meta.get("upstream_models") or {}
-        api_key = settings.worker_secret if info.kind == WORKER_KIND else None
+        upstream_models = (info.meta or {}).get("upstream_models") or {}
+        is_arena_worker = info.kind == WORKER_KIND
         return OpenAICompatProvider(
             base_url=info.url,
             upstream_model=upstream_models.get(model, model),
             kind=info.kind,
-            api_key=api_key,
-            api_key_env=meta.get("api_key_env"),
+            api_key=settings.worker_secret if is_arena_worker else None,
+            api_key_env=None if is_arena_worker else key_envs.get(model),
             timeouts=timeouts,
             client=client,
         )
@@ -92,6 +125,7 @@ def create_server_app(
     from arena.gateway.rate_limit import KeyRateLimiter
     from arena.gateway.registration import add_worker_routes
     from arena.gateway.routing import ModelRouter
+    from arena.gateway.worker_addresses import guarded_socket
     from arena.gateway.worker_pool import WorkerPool
     from arena.providers.upstream_http import UpstreamClient
     from arena.store.db import Database
@@ -107,10 +141,20 @@ def create_server_app(
     )
     if providers is None:
         providers = build_static_providers(registry, settings, client)
+    # Workers get a pool of their own: its sockets refuse link-local and metadata addresses
+    # at connect time, whatever a worker's host name resolves to by then.
+    worker_client = UpstreamClient(
+        connect_timeout_s=settings.connect_timeout_s,
+        max_connections=4096,
+        shared=True,
+        socket_factory=None if settings.worker_allow_link_local else guarded_socket,
+    )
 
     pool = WorkerPool(
         db,
-        provider_factory=worker_provider_factory(settings, client),
+        provider_factory=worker_provider_factory(
+            settings, worker_client, worker_upstream_key_envs(registry, settings)
+        ),
         policy=settings.dispatch_policy,
         expiry_s=settings.heartbeat_expiry_s,
         refresh_s=min(1.0, settings.heartbeat_interval_s),
@@ -125,10 +169,18 @@ def create_server_app(
     access = KeyAuthenticator(db, ttl_s=settings.key_cache_ttl_s)
     limiter = KeyRateLimiter(settings.redis_url)
     app = create_gateway_app(settings, router=router, access=access, limiter=limiter, title="Arena")
-    add_worker_routes(app, db=db, pool=pool, secret=settings.worker_secret)
+    add_worker_routes(
+        app,
+        db=db,
+        pool=pool,
+        secret=settings.worker_secret,
+        configured_models=configured_model_names(registry, providers),
+        allow_link_local=settings.worker_allow_link_local,
+    )
 
     async def dispose() -> None:
         await client.close()
+        await worker_client.close()
         db.dispose()
 
     app.state.gateway.on_shutdown.append(dispose)

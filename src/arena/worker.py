@@ -7,7 +7,10 @@ provider — a local model (``arena.providers.local``) — so it speaks exactly 
 know the worker (a gateway restarted on a fresh database, or the worker expired).
 
 ``--upstream URL`` registers an existing OpenAI-compatible endpoint instead of serving a
-model: the process only heartbeats, probing the upstream's ``/models`` for health.
+model: the process only heartbeats, probing the upstream's ``/models`` for health. The key
+the gateway sends to that upstream is the gateway operator's choice (``api_key_env`` of the
+model's ``provider: workers`` registry entry, or ``ARENA_WORKER_UPSTREAM_KEYS``); a worker
+never names it. ``--upstream-api-key-env`` only lets this process's own probe authenticate.
 """
 
 from __future__ import annotations
@@ -308,7 +311,10 @@ def run_upstream_worker(
     weight: float,
     api_key_env: str | None,
 ) -> None:
-    """Register an OpenAI-compatible endpoint; heartbeat with its ``/models`` health."""
+    """Register an OpenAI-compatible endpoint; heartbeat with its ``/models`` health.
+
+    ``api_key_env`` is read here, by this process, for the health probe only; it is not
+    sent to the gateway, which uses the key its operator configured for the model."""
     from arena.providers.openai_compat import OpenAICompatProvider
     from arena.providers.upstream_http import Timeouts
 
@@ -319,8 +325,6 @@ def run_upstream_worker(
         timeouts=Timeouts.from_settings(settings),
     )
     meta: dict[str, Any] = {"upstream_models": {model_name: upstream_model}}
-    if api_key_env:
-        meta["api_key_env"] = api_key_env
     reg = GatewayRegistration(
         gateway_url=gateway_url,
         worker_id=worker_id or f"upstream-{uuid.uuid4().hex[:12]}",

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from arena.battles.battle import (
     ANSWER_FAILED_NOTICE,
+    FAILED_BATTLE_NOTICE,
     LEAK_NOTICE,
+    TEXT_BATTLE_IMAGE_REFUSAL,
     Battle,
     BattleMode,
     BattleState,
@@ -160,11 +163,68 @@ def test_public_view_names_nothing_before_the_vote():
     with pytest.raises(Forbidden):
         b.close(now=at(9)).revealed_view()
 
-    voted = b.vote("a_better", now=at(8))
+    b = b.regenerate(now=at(8)).record_answer("a", "Again.", now=at(9))
+    b = b.record_answer("b", "I am an assistant.", now=at(9))
+    voted = b.vote("a_better", now=at(10))
     revealed = voted.revealed_view()
     assert [s["model"] for s in revealed["sides"]] == list(MODELS)
-    assert "llama-3-70b-instruct" in revealed["turns"][1]["answers"][1]["error"]
     assert voted.public_view()["sides"][0]["model"] == MODELS[0]
+
+    # Named chats show the raw upstream error once the names are known anyway.
+    named = Battle.create("side_by_side", MODELS, now=T0).start_turn("hi", now=at(1))
+    named = named.record_answer("a", "", now=at(2), finish_reason=None, error="HTTP 500 llama")
+    assert "llama" in named.revealed_view()["turns"][0]["answers"][0]["error"]
+
+
+def test_a_failed_answer_takes_no_vote_until_a_regenerate_replaces_it():
+    b = anonymous().start_turn("hi", now=at(1)).record_answer("a", "Hello.", now=at(2))
+    b = b.record_answer("b", "", now=at(3), finish_reason=None, error="timeout")
+    assert b.state is BattleState.READY and b.answer_failed
+    assert not b.can_vote and not b.can_continue and b.can_regenerate
+    view = b.public_view()
+    assert view["notice"] == FAILED_BATTLE_NOTICE and view["can_vote"] is False
+    with pytest.raises(BadRequest) as refused:
+        b.vote("a_better", now=at(4))
+    assert refused.value.code == "answer_failed"
+    with pytest.raises(BadRequest) as refused:
+        b.start_turn("go on", now=at(4))
+    assert refused.value.code == "answer_failed"
+
+    fixed = b.regenerate(now=at(5)).record_answer("b", "Hi!", now=at(6))
+    fixed = fixed.record_answer("a", "Hello again.", now=at(6))
+    assert fixed.can_vote and fixed.public_view()["notice"] is None
+    outcome = fixed.vote("tie", now=at(7)).outcome()
+    assert outcome.counts_for_ratings and not outcome.answer_failed
+    # Even a failed battle forced past the guard never counts.
+    forced = replace(b, state=BattleState.VOTED, vote_choice=VoteChoice.TIE, voted_at=at(8))
+    assert forced.outcome().answer_failed and not forced.outcome().counts_for_ratings
+
+
+def test_anonymous_image_acceptance_follows_the_declared_kind_only():
+    text_battle = anonymous()
+    for models_see_images in (True, False):
+        with pytest.raises(BadRequest) as refused:
+            text_battle.check_images(models_see_images=models_see_images)
+        assert refused.value.code == "text_only_battle"
+        assert refused.value.message == TEXT_BATTLE_IMAGE_REFUSAL
+    vision_battle = Battle.create("battle", MODELS, now=T0, vision=True)
+    assert vision_battle.public_view()["vision"] is True
+    vision_battle.check_images(models_see_images=False)  # declared: taken
+    named = Battle.create("side_by_side", MODELS, now=T0)
+    named.check_images(models_see_images=True)
+    with pytest.raises(BadRequest, match="cannot see images"):
+        named.check_images(models_see_images=False)
+
+
+def test_anonymous_views_show_finish_reasons_only_after_the_vote():
+    b = anonymous().start_turn("hi", now=at(1))
+    b = b.record_answer("a", "x", now=at(2), finish_reason="end_turn")
+    b = b.record_answer("b", "y", now=at(2), finish_reason="length")
+    reasons = [a["finish_reason"] for a in b.public_view()["turns"][0]["answers"]]
+    assert reasons == [None, None]
+    voted = b.vote("tie", now=at(3))
+    reasons = [a["finish_reason"] for a in voted.revealed_view()["turns"][0]["answers"]]
+    assert reasons == ["end_turn", "length"]
 
 
 def test_identity_leak_flags_the_vote_and_warns_before_voting():

@@ -235,7 +235,7 @@ async def test_a_silent_or_dripping_service_never_hangs_the_check(standin, mode)
         elapsed = time.monotonic() - started
     finally:
         await client.aclose()
-    assert elapsed < 3.0
+    assert elapsed < 15  # its 0.5 s limit, not the stand-in's 30 s silence
     assert result.flagged and "timed out" in result.error
 
 

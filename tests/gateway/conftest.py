@@ -28,16 +28,20 @@ def standin() -> Iterator[tuple[StandinConfig, str]]:
 
 
 def fast_settings(tmp_path: Any, **overrides: Any) -> Settings:
-    """Settings with short limits so fault tests finish in about a second."""
+    """Settings with limits short enough that a fault test ends in seconds, yet long enough
+    that a healthy stand-in on a busy machine never trips them: a stand-in's faults last
+    a minute (``StandinConfig``), so a test sees the limit, not the fault, end a request.
+    Workers a test registers by hand send no heartbeats: they live for the whole test
+    (a test of expiry sets its own)."""
     values: dict[str, Any] = {
         "data_dir": tmp_path / "data",
         "database_url": f"sqlite:///{tmp_path / 'arena.db'}",
-        "request_timeout_s": 6.0,
-        "connect_timeout_s": 1.0,
-        "first_token_timeout_s": 1.0,
-        "stream_idle_timeout_s": 1.0,
+        "request_timeout_s": 30.0,
+        "connect_timeout_s": 5.0,
+        "first_token_timeout_s": 5.0,
+        "stream_idle_timeout_s": 5.0,
         "heartbeat_interval_s": 0.2,
-        "heartbeat_expiry_s": 1.0,
+        "heartbeat_expiry_s": 600.0,
         "key_cache_ttl_s": 0.2,
         "max_request_bytes": 64 * 1024,
     }
@@ -90,7 +94,7 @@ def gateway(standin, gateway_factory, tmp_path) -> Iterator[tuple[str, Any, Stan
 
 def client(base_url: str, api_key: str = "unused", **kw: Any) -> openai.OpenAI:
     return openai.OpenAI(
-        base_url=base_url + "/v1", api_key=api_key, max_retries=0, timeout=kw.pop("timeout", 10)
+        base_url=base_url + "/v1", api_key=api_key, max_retries=0, timeout=kw.pop("timeout", 60)
     )
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 
 from arena.providers.registry import ModelSpec, RegistryFile
+from support.processes import wait_until
 from support.web_fakes import ArenaClient
 
 
@@ -43,14 +42,11 @@ def test_a_worker_model_joins_the_arena_when_its_worker_registers(
     with gateway_factory(settings, None, registry=registry) as (url, _):
         client = ArenaClient(url)
         client.start()
-        time.sleep(0.6)  # a probe round: no worker yet, so "pooled" is in outage
-        assert "pooled" not in _named_models(client)
+        # A probe round finds no worker yet, so "pooled" is in outage.
+        wait_until(lambda: "pooled" not in _named_models(client), what="a probe round")
 
         _register(url, api_root)
-        deadline = time.monotonic() + 10
-        while "pooled" not in _named_models(client) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert "pooled" in _named_models(client)
+        wait_until(lambda: "pooled" in _named_models(client), what="the worker's model to join")
 
         battle_id = client.new_battle("side_by_side", models=["demo-x", "pooled"])
         response, events = client.send(battle_id, "hello")

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from arena.cli import app as cli
+from support.processes import PROCESS_DEADLINE_S
 
 USER = [{"role": "user", "content": "Say hello"}]
 
@@ -132,10 +133,10 @@ def redis_url(tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + PROCESS_DEADLINE_S
     while True:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
             break
         except OSError:
             assert time.monotonic() < deadline, "redis-server did not start"
@@ -144,7 +145,7 @@ def redis_url(tmp_path):
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.wait(timeout=PROCESS_DEADLINE_S)
 
 
 def test_limits_are_shared_by_replicas_through_redis(

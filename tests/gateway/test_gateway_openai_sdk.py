@@ -181,7 +181,8 @@ def test_upstream_timeout_is_504(gateway, make_client):
     with pytest.raises(openai.APIStatusError) as info:
         make_client(url).chat.completions.create(model="fault-slow_first_token", messages=USER)
     assert info.value.status_code == 504
-    assert time.monotonic() - started < 3  # first_token_timeout_s is 1 s
+    # Cut off by first_token_timeout_s (5 s), not by the stand-in's minute-long delay.
+    assert time.monotonic() - started < 30
 
 
 def test_no_live_worker_is_503(standin, gateway_factory, make_settings, make_client):
@@ -217,7 +218,8 @@ def test_mid_stream_failure_ends_with_an_error_event(gateway, make_client, fault
         for chunk in stream:
             received.append(chunk.choices[0].delta.content or "")
     assert "".join(received) == "Hello from "  # the two tokens before the fault
-    assert time.monotonic() - started < 4  # stream_idle_timeout_s is 1 s
+    # Cut off by stream_idle_timeout_s (5 s), not by the stand-in's minute-long hang.
+    assert time.monotonic() - started < 30
     assert info.value.body is None or "message" in info.value.body
 
 
@@ -246,7 +248,7 @@ def test_client_disconnect_cancels_streaming_upstream(gateway):
         for line in response.iter_lines():
             if '"content":"the' in line:
                 break  # leave after the first token
-    assert config.disconnected.wait(3), "the upstream never saw the client leave"
+    assert config.disconnected.wait(60), "the upstream never saw the client leave"
 
 
 def test_client_disconnect_cancels_non_streaming_upstream(gateway):
@@ -258,8 +260,8 @@ def test_client_disconnect_cancels_non_streaming_upstream(gateway):
             json={"model": "standin", "messages": USER},
             timeout=httpx.Timeout(10, read=0.5),
         )
-    assert config.disconnected.wait(3), "the upstream never saw the client leave"
-    deadline = time.monotonic() + 3
+    assert config.disconnected.wait(60), "the upstream never saw the client leave"
+    deadline = time.monotonic() + 60
     while app.state.gateway.in_flight and time.monotonic() < deadline:
         time.sleep(0.05)
     assert app.state.gateway.in_flight == 0
@@ -274,8 +276,8 @@ def test_health_and_metrics(gateway, make_client):
     sdk.chat.completions.create(model="standin", messages=USER)
     with pytest.raises(openai.InternalServerError):
         sdk.chat.completions.create(model="fault-500", messages=USER)
-    assert httpx.get(url + "/health").json()["status"] == "ok"
-    text = httpx.get(url + "/metrics").text
+    assert httpx.get(url + "/health").json() == {"status": "ok"}
+    text = httpx.get(url + "/metrics").text  # an open gateway: no key needed
     assert 'arena_requests_total{endpoint="chat",model="standin",status="200"} 1.0' in text
     assert 'arena_requests_total{endpoint="chat",model="fault-500",status="502"} 1.0' in text
     assert 'arena_tokens_total{kind="completion",model="standin"} 5.0' in text

@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections import Counter
 
@@ -22,6 +21,7 @@ from arena.store.db import Database
 from arena.store.workers import live_workers, remove_worker
 from arena.worker import GatewayRegistration
 from support.openai_standin import create_app as create_standin
+from support.processes import PROCESS_DEADLINE_S, wait_until
 from support.servers import StandinConfig, serve_app
 
 USER = [{"role": "user", "content": "Say hello"}]
@@ -43,13 +43,16 @@ def _register(gateway_url: str, worker_id: str, url: str, model: str = "pooled",
     assert response.status_code == 200, response.text
 
 
-def _wait_for(predicate, timeout_s: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+def _wait_for(predicate, what: str = "condition") -> None:
+    wait_until(predicate, what=what)
+
+
+def _not_found(sdk: openai.OpenAI, model: str) -> bool:
+    try:
+        sdk.chat.completions.create(model=model, messages=USER)
+    except openai.NotFoundError:
+        return True
+    return False
 
 
 def _free_port() -> int:
@@ -99,9 +102,10 @@ def test_register_heartbeat_expire_and_reregister(
 ):
     config, api_root = standin
     worker_id = f"w-{uuid.uuid4().hex[:8]}"  # the PostgreSQL database is shared per session
-    settings = make_settings(database_url=database_url)
+    # Long enough that the checks between heartbeats finish inside it on a busy machine.
+    settings = make_settings(database_url=database_url, heartbeat_expiry_s=5.0)
     with gateway_factory(settings) as (url, _):
-        sdk = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0)
+        sdk = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0, timeout=60)
         reg = GatewayRegistration(
             gateway_url=url + "/v1",  # a /v1 suffix is tolerated
             worker_id=worker_id,
@@ -131,9 +135,7 @@ def test_register_heartbeat_expire_and_reregister(
         assert config.requests[-1]["model"] == "standin-model"
 
         # Missed heartbeats: the worker expires and its model has no worker left.
-        time.sleep(settings.heartbeat_expiry_s + 1.2)
-        with pytest.raises(openai.NotFoundError):
-            sdk.chat.completions.create(model="pooled", messages=USER)
+        _wait_for(lambda: _not_found(sdk, "pooled"), what="the silent worker to expire")
 
         # The gateway forgot it (expired row deleted, or removed by hand): the next
         # heartbeat is answered "unknown worker" and the worker registers again.
@@ -187,7 +189,7 @@ def test_failure_before_first_token_goes_to_another_worker(
         # The failing worker is almost always tried first.
         _register(url, "bad", bad_url, weight=1000.0)
         _register(url, "good", good_url, weight=0.001)
-        sdk = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0, timeout=10)
+        sdk = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0, timeout=60)
         reply = sdk.chat.completions.create(model="pooled", messages=USER)
         assert reply.choices[0].message.content == "from the good worker"
         stream = sdk.chat.completions.create(model="pooled", messages=USER, stream=True)
@@ -205,7 +207,7 @@ def test_failure_after_first_token_is_the_clients(two_standins, gateway_factory,
     with gateway_factory(make_settings(dispatch_policy="weighted_random")) as (url, _):
         _register(url, "bad", bad_url, weight=1000.0)
         _register(url, "good", good_url, weight=0.001)
-        sdk = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0, timeout=10)
+        sdk = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0, timeout=60)
         with pytest.raises(openai.APIError):
             for _ in sdk.chat.completions.create(model="pooled", messages=USER, stream=True):
                 pass
@@ -218,7 +220,8 @@ def test_failure_after_first_token_is_the_clients(two_standins, gateway_factory,
 def test_shortest_queue_spreads_concurrent_requests(two_standins, gateway_factory, make_settings):
     (a, a_url), (b, b_url) = two_standins
     for config in (a, b):
-        config.token_count, config.token_interval_s = 10, 0.05
+        # Answers last seconds, so all eight are in flight together even on a busy machine.
+        config.token_count, config.token_interval_s = 10, 0.3
     with gateway_factory(make_settings()) as (url, _):
         _register(url, "a", a_url)
         _register(url, "b", b_url)
@@ -251,10 +254,8 @@ def test_upstream_worker_command(standin, gateway_factory, make_settings):
             text=True,
         )  # fmt: skip
         try:
-            sdk = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0, timeout=10)
-            _wait_for(
-                lambda: "hosted" in [m.id for m in sdk.models.list()], 20, "the upstream worker"
-            )
+            sdk = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0, timeout=60)
+            _wait_for(lambda: "hosted" in [m.id for m in sdk.models.list()], "the upstream worker")
             reply = sdk.chat.completions.create(model="hosted", messages=USER)
             assert reply.choices[0].message.content == "Hello from the stand-in upstream"
             workers = httpx.get(url + "/internal/workers").json()["data"]
@@ -263,12 +264,15 @@ def test_upstream_worker_command(standin, gateway_factory, make_settings):
             config.fault = "500"
             _wait_for(
                 lambda: not httpx.get(url + "/internal/workers").json()["data"][0]["healthy"],
-                10,
                 "the failing probe to be reported",
             )
         finally:
             process.send_signal(signal.SIGTERM)
-            output = process.communicate(timeout=15)[0]
+            try:
+                output = process.communicate(timeout=PROCESS_DEADLINE_S)[0]
+            except subprocess.TimeoutExpired:
+                process.kill()
+                output = process.communicate()[0]
         assert process.returncode == 0, output
         # A clean stop deregisters at once.
         assert httpx.get(url + "/internal/workers").json()["data"] == []

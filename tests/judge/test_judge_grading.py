@@ -158,11 +158,12 @@ async def test_judge_failures_and_timeouts_are_recorded_not_fatal(tmp_path, fake
         if "Hawaii" in text:  # the writing question: the judge is down
             return reply(status=500)
         if "reference" in text.lower() and "t2" in text:  # math/coding turn 2: hangs
-            return reply(text="Rating: [[5]]", delay_s=2.0)
+            return reply(text="Rating: [[5]]", delay_s=60)  # far past the 2 s timeout
         return rating_script(messages)
 
     provider = fake_provider(script)
-    policy = RetryPolicy(attempts=2, initial_backoff_s=0.01, max_backoff_s=0.02, timeout_s=0.2)
+    # A limit the healthy answers meet even on a busy machine.
+    policy = RetryPolicy(attempts=2, initial_backoff_s=0.01, max_backoff_s=0.02, timeout_s=2.0)
     caller = JudgeCaller("j", provider, policy=policy)
     grader = _grader(Mode.SINGLE, answers)
     tasks, _ = plan_tasks(Mode.SINGLE, questions, answers, ["good"])

@@ -73,7 +73,7 @@ def single_script(reply, attempts: Counter, lock: threading.Lock):
         if "(q3b)" in text:
             return "Rating: [[5]]"
         if "(q4b)" in text:
-            return reply(text="Rating: [[9]]", delay_s=1.5)  # past the 0.4 s timeout
+            return reply(text="Rating: [[9]]", delay_s=60)  # far past the 5 s timeout
         if "(q1)" in text:
             return "**Rating: [[7]]**"
         if "(q2)" in text:
@@ -166,7 +166,7 @@ def test_answer_grade_show(tmp_path, tiny_model_path, judge_standin, reply):
     result = invoke(
         "judge", "grade", "--mode", "single", "-q", questions, "-a", answers,
         "--judge-prompts", MT_PROMPTS, "-j", "judge-1", "-c", config, "-o", judgments,
-        "--timeout", "0.4", "--retries", "2", "--backoff", "0.01", "--parse-retries", "1",
+        "--timeout", "5", "--retries", "2", "--backoff", "0.01", "--parse-retries", "1",
         "--no-progress",
     )  # fmt: skip
     assert result.exit_code == 0, result.output

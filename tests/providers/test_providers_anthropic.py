@@ -19,7 +19,7 @@ from arena.errors import (
 from arena.protocol import ChatCompletionRequest
 from arena.providers.anthropic import AnthropicProvider
 
-from .conftest import FAST
+from .conftest import CUT_OFF_S, FAST
 
 PNG = (
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAE"
@@ -244,5 +244,5 @@ async def test_consumer_going_away_closes_the_upstream(anthropic_upstream):
     stream = p.stream_chat(chat())
     await anext(stream)
     await stream.aclose()
-    assert await asyncio.to_thread(anthropic_upstream.config.disconnected.wait, 2.0)
+    assert await asyncio.to_thread(anthropic_upstream.config.disconnected.wait, CUT_OFF_S)
     await p.aclose()

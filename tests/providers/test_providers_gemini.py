@@ -17,7 +17,7 @@ from arena.errors import (
 from arena.protocol import ChatCompletionRequest
 from arena.providers.gemini import GeminiProvider, finish_reason
 
-from .conftest import FAST
+from .conftest import CUT_OFF_S, FAST
 
 PNG = (
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAE"
@@ -239,6 +239,6 @@ async def test_consumer_going_away_closes_the_upstream(gemini_upstream):
     stream = p.stream_chat(chat())
     await anext(stream)
     await stream.aclose()
-    assert await asyncio.to_thread(gemini_upstream.config.disconnected.wait, 2.0)
+    assert await asyncio.to_thread(gemini_upstream.config.disconnected.wait, CUT_OFF_S)
     assert await p.health() is True
     await p.aclose()

@@ -20,7 +20,7 @@ from arena.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRe
 from arena.providers.openai_compat import OpenAICompatProvider
 from arena.providers.upstream_http import Timeouts
 
-from .conftest import FAST
+from .conftest import CUT_OFF_S, FAST
 
 
 def chat(content: str = "Hello", **kwargs) -> ChatCompletionRequest:
@@ -212,7 +212,7 @@ async def test_first_token_timeout(openai_upstream, fault, words):
     start = time.monotonic()
     with pytest.raises(UpstreamTimeout, match=words):
         await collect(p.stream_chat(chat()))
-    assert time.monotonic() - start < 2.5
+    assert time.monotonic() - start < CUT_OFF_S  # the 1 s limit, not the stand-in's minute
     await p.aclose()
 
 
@@ -225,9 +225,9 @@ async def test_hang_mid_stream_hits_the_idle_timeout_and_closes_upstream(openai_
     with pytest.raises(UpstreamTimeout, match=r"no data for 0\.5s"):
         async for d in p.stream_chat(chat()):
             received.append(d)
-    assert time.monotonic() - start < 2.0
+    assert time.monotonic() - start < CUT_OFF_S  # the 0.5 s limit, not the stand-in's minute
     assert text_of(received) == "the quick "  # what came before the hang was delivered
-    assert await asyncio.to_thread(openai_upstream.config.disconnected.wait, 2.0)
+    assert await asyncio.to_thread(openai_upstream.config.disconnected.wait, CUT_OFF_S)
     await p.aclose()
 
 
@@ -240,7 +240,7 @@ async def test_keepalive_comments_do_not_hide_a_stalled_answer(openai_upstream):
     with pytest.raises(UpstreamTimeout, match=r"no data for 0\.5s"):
         async for d in p.stream_chat(chat()):
             received.append(d)
-    assert time.monotonic() - start < 2.0
+    assert time.monotonic() - start < CUT_OFF_S  # the 0.5 s limit, not the stand-in's minute
     assert text_of(received) == "the quick "
     await p.aclose()
 
@@ -302,7 +302,7 @@ async def test_consumer_aclose_closes_the_upstream_connection(openai_upstream):
     got = [await anext(stream) for _ in range(3)]
     assert text_of(got)
     await stream.aclose()
-    assert await asyncio.to_thread(openai_upstream.config.disconnected.wait, 2.0)
+    assert await asyncio.to_thread(openai_upstream.config.disconnected.wait, CUT_OFF_S)
     await p.aclose()
 
 
@@ -317,11 +317,11 @@ async def test_cancelled_consumer_task_closes_the_upstream_connection(openai_ups
             first.set()
 
     task = asyncio.create_task(consume())
-    await asyncio.wait_for(first.wait(), 2)
+    await asyncio.wait_for(first.wait(), CUT_OFF_S)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await asyncio.to_thread(openai_upstream.config.disconnected.wait, 2.0)
+    assert await asyncio.to_thread(openai_upstream.config.disconnected.wait, CUT_OFF_S)
     await p.aclose()
 
 
@@ -393,6 +393,6 @@ async def test_health_has_one_deadline_for_the_whole_probe(openai_upstream):
         openai_upstream, timeouts=Timeouts(connect=1.0, first_token=1.0, idle=1.0, total=1.0)
     )
     started = time.monotonic()
-    assert await asyncio.wait_for(p.health(), timeout=5.0) is False
-    assert time.monotonic() - started < 2.0
+    assert await asyncio.wait_for(p.health(), timeout=CUT_OFF_S) is False
+    assert time.monotonic() - started < 10  # its 1 s limit, not the 20 s the trickle lasts
     await p.aclose()

@@ -1,4 +1,4 @@
-"""Stop-string matching across pieces, and image data URLs."""
+"""Stop-string matching across pieces, image data URLs, and sanitizing upstream text."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pytest
 from arena.errors import BadRequest
 from arena.providers.data_urls import parse_data_url
 from arena.providers.stop_strings import StopMatcher
+from arena.providers.upstream_errors import MAX_MESSAGE_CHARS, sanitize_upstream_text
 from arena.providers.upstream_http import base_url_with_version, is_context_length_message
 
 
@@ -59,3 +60,37 @@ def test_base_url_versions():
     )
     assert base_url_with_version("https://x.org/v1/", "v1") == "https://x.org/v1"
     assert base_url_with_version("https://g.com/v1beta", "v1beta") == "https://g.com/v1beta"
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "Invalid value for 'temperature'.",
+        "max_tokens: must be <= 4096",
+        "This model's maximum context length is 128 tokens. However, your messages resulted "
+        "in 4000 tokens.",
+        "model Meta-Llama-3-8B-Instruct (Qwen2.5-0.5B-Instruct, gpt-3.5-turbo) is loading",
+    ],
+)
+def test_sanitizing_keeps_the_words_a_client_needs(words):
+    assert sanitize_upstream_text(words) == words
+
+
+def test_sanitizing_removes_addresses_hosts_and_credentials():
+    raw = (
+        "failed at https://gpu-1.internal:8000/v1?key=abc on 10.0.0.5:8000 and [fd00::5]:80\n"
+        "host db.corp.example.com; Authorization: Bearer tok_live_xyz api_key=plain-secret "
+        "sk-ant-0123456789abcdef AIzaSyA0123456789abcdefghijkl digest "
+        "d41d8cd98f00b204e9800998ecf8427e our-own-key <b>bold</b>"
+    )
+    clean = sanitize_upstream_text(raw, known=["our-own-key"])
+    for leak in ("https", "gpu-1", "10.0.0.5", "fd00", "corp.example", "tok_live", "plain-secret",
+                 "sk-ant", "AIza", "d41d8cd9", "our-own-key", "<b>", "\n"):  # fmt: skip
+        assert leak not in clean, (leak, clean)
+    assert clean.startswith("failed at [url]") and "Authorization: [redacted]" in clean
+
+
+def test_sanitizing_cuts_long_text_to_one_short_line():
+    clean = sanitize_upstream_text("word " * 1000)
+    assert len(clean) <= MAX_MESSAGE_CHARS and clean.endswith("…")
+    assert sanitize_upstream_text(" \n\t ") == "no error message"

@@ -21,6 +21,8 @@ from typing import Any
 import uvicorn
 from starlette.responses import Response
 
+from support.processes import PROCESS_DEADLINE_S
+
 LOREM = (  # noqa: SIM905 (a readable sentence)
     "the quick brown fox jumps over a lazy dog while seven small birds sing about "
     "rivers mountains and bright summer evenings near the old stone bridge"
@@ -50,9 +52,11 @@ class StandinConfig:
     token_count: int | None = None
     token_interval_s: float = 0.0
     fault: str | None = None
-    delay_s: float = 5.0
+    # A fault lasts a minute: far longer than any limit a test sets, so the limit (not the
+    # stand-in giving up the fault) ends the request even on a busy machine.
+    delay_s: float = 60.0
     fault_after: int = 2
-    hang_s: float = 30.0
+    hang_s: float = 60.0
     api_key: str | None = None
     retry_after: str = "7"
     tool_arguments: dict[str, Any] = field(default_factory=lambda: {"city": "Paris"})
@@ -111,7 +115,7 @@ def apply_stop(pieces: list[str], stops: list[str]) -> tuple[list[str], str | No
 
 @contextlib.contextmanager
 def serve_app(
-    app: Any, *, log_level: str = "warning", startup_timeout_s: float = 15.0
+    app: Any, *, log_level: str = "warning", startup_timeout_s: float = PROCESS_DEADLINE_S
 ) -> Iterator[str]:
     """Serve ``app`` with uvicorn on a free loopback port; yield ``http://127.0.0.1:PORT``."""
     config = uvicorn.Config(
@@ -123,7 +127,9 @@ def serve_app(
         lifespan="auto",
         ws="none",
         timeout_graceful_shutdown=2,
-        timeout_keep_alive=5,
+        # Idle connections stay open for the whole test: a client reusing one from its pool
+        # must never race the server closing it (a reset a slow test would hit at random).
+        timeout_keep_alive=PROCESS_DEADLINE_S,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn-test-server", daemon=True)
@@ -141,7 +147,9 @@ def serve_app(
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
+        thread.join(timeout=PROCESS_DEADLINE_S)
+        if thread.is_alive():
+            raise RuntimeError("test server did not stop in time")
 
 
 class StreamedBody(Response):

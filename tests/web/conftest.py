@@ -16,6 +16,7 @@ import uvicorn
 from arena.config import Settings
 from arena.store.db import Database
 from arena.web.app import create_web_app
+from support.processes import PROCESS_DEADLINE_S
 from support.web_fakes import ArenaClient, ScriptedProvider, spec_for
 
 
@@ -37,7 +38,7 @@ def serve(app: Any) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + PROCESS_DEADLINE_S
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             server.should_exit = True
@@ -48,7 +49,7 @@ def serve(app: Any) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
+        thread.join(timeout=PROCESS_DEADLINE_S)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from arena.store.models import Message, StoredImage, Vote
+from support.processes import wait_until
 from support.web_fakes import ScriptedProvider
 
 
@@ -179,7 +180,8 @@ def test_bad_input_gets_clear_errors(arena_server):
         415,
     )
     err(client.send("0" * 32, "hello")[0], 404)
-    err(client.send(battle_id, "hi", image_id="a" * 64)[0], 404)
+    err(client.send(battle_id, "hi", image_id="a" * 64)[0], 400, "text_only_battle")
+    err(client.send(client.new_battle(vision=True), "hi", image_id="a" * 64)[0], 404)
     err(client.vote(battle_id, "a"), 400, "vote_before_answer")
     # Images: wrong type (decoded, not trusted by name), junk, too big.
     bmp = io.BytesIO()
@@ -215,7 +217,13 @@ def test_failing_side_does_not_stop_the_other_and_names_nothing(arena_server):
     errors = [e for e in events if e.event == "error"]
     assert len(done) == 1 and len(errors) == 1
     assert "broken" not in errors[0].data["message"] and "Model" in errors[0].data["message"]
-    assert events[-1].data["can_vote"]
+    assert errors[0].data["kind"] == "failed"  # how it failed is held back before the vote
+    end = events[-1].data
+    assert (
+        end["can_vote"] is False and end["can_regenerate"] and "cannot be voted" in end["message"]
+    )
+    refused = client.vote(battle_id, "a")  # a vote against an error says nothing: refused
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "answer_failed"
     with arena.db.session() as s:
         stored_error = s.scalars(select(Message.error).where(Message.error.is_not(None))).one()
         assert "broken-model" in stored_error  # the raw error is kept server-side
@@ -229,21 +237,23 @@ def test_hanging_model_times_out_and_client_disconnect_frees_the_battle(arena_se
         ScriptedProvider("slowpoke", reply="a b c d e f", fail="hang"),
         ScriptedProvider("sprinter", reply="fast answer"),
     ]
+    # Limits a healthy model meets even on a busy machine; the hang lasts an hour.
     arena = arena_server(
         providers,
         stream_limits=StreamLimits(
-            first_token_timeout_s=1.0, idle_timeout_s=0.5, total_timeout_s=5
+            first_token_timeout_s=5.0, idle_timeout_s=5.0, total_timeout_s=60
         ),
     )
     client = arena.client()
     battle_id = client.new_battle()
     started = time.monotonic()
     response, events = client.send(battle_id, "go")
-    assert time.monotonic() - started < 4
+    assert time.monotonic() - started < 40  # cut off by a limit, well before the total
     error = next(e for e in events if e.event == "error")
-    assert error.data["kind"] == "timeout" and "did not answer in time" in error.data["message"]
+    assert error.data["kind"] == "failed" and "could not answer" in error.data["message"]
 
     # Now a client that leaves mid-stream: the turn is recorded and the battle is free.
+    battle_id = client.new_battle()
     providers[1].interval_s = 0.2
     providers[1].reply = "one two three four five six seven eight nine ten"
     providers[0].fail = None
@@ -259,17 +269,24 @@ def test_hanging_model_times_out_and_client_disconnect_frees_the_battle(arena_se
             if b"event: delta" in chunk:
                 break  # leave mid-stream
     raw.close()
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
+
+    def ready_view() -> dict | None:
         view = client.get(f"/api/battles/{battle_id}").json()
-        if view["state"] == "ready":
-            break
-        time.sleep(0.1)
-    assert view["state"] == "ready" and len(view["turns"]) == 2
-    assert all(a["failed"] for a in view["turns"][1]["answers"])
+        return view if view["state"] == "ready" else None
+
+    view = wait_until(ready_view, what="the battle to be free again")
+    assert len(view["turns"]) == 1
+    assert all(a["failed"] for a in view["turns"][0]["answers"])
     assert sum(p.cancelled for p in providers) >= 1  # upstream generation was cancelled
-    response, events = client.send(battle_id, "again")
+    response, events = client.regenerate(battle_id)
     assert response.status_code == 200 and events[-1].event == "end"
+
+    # A named chat shows its models anyway, so it may say how the side failed.
+    providers[0].fail, providers[0].interval_s = "hang", 0.0
+    named = client.new_battle("side_by_side", ["slowpoke", "sprinter"])
+    _response, events = client.send(named, "go")
+    error = next(e for e in events if e.event == "error")
+    assert error.data["kind"] == "timeout" and "did not answer in time" in error.data["message"]
     client.close()
 
 
@@ -290,15 +307,23 @@ def test_openapi_documents_the_arena_api(arena_server):
     assert "/api/images" in paths and "/api/battles/{battle_id}/regenerate" in paths
 
 
-def test_a_model_that_is_no_longer_served_gets_a_clear_503(arena_server):
+def test_a_model_that_is_no_longer_served_fails_its_side_or_gets_a_clear_503(arena_server):
     arena = arena_server([ScriptedProvider("gone-soon"), ScriptedProvider("still-here")])
     client = arena.client()
     battle_id = client.new_battle()
+    named = client.new_battle("side_by_side", ["gone-soon", "still-here"])
     del arena.app.state.web.service.providers["gone-soon"]
-    response = client.send(battle_id, "hello?")[0]
+    # Anonymous: the lost model fails like any side would; a 503 would single out the
+    # battles it is in.
+    response, events = client.send(battle_id, "hello?")
+    assert response.status_code == 200 and "gone-soon" not in response.text
+    assert [e.data["kind"] for e in events if e.event == "error"] == ["failed"]
+    assert [e.event for e in events if e.event == "done"] == ["done"]
+    # Named: the chat shows its models anyway.
+    response = client.send(named, "hello?")[0]
     assert response.status_code == 503
     error = response.json()["error"]
-    assert error["code"] == "models_unavailable" and "gone-soon" not in response.text
+    assert error["code"] == "models_unavailable"
     # New battles draw only from what is served: fewer than two models is a clear 503 too.
     refused = client.post("/api/battles", json={"mode": "battle"})
     assert refused.status_code == 503 and "gone-soon" not in refused.text

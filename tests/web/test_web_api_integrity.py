@@ -49,10 +49,11 @@ def test_input_length_and_turn_limits(arena_server):
 
 
 def test_session_expiry(arena_server):
-    arena = arena_server(_pair(), limits=ArenaLimits(session_ttl_s=1.0, session_idle_s=None))
+    # Long enough for the first requests on a busy machine; then time itself must pass.
+    arena = arena_server(_pair(), limits=ArenaLimits(session_ttl_s=3.0, session_idle_s=None))
     client = arena.client()
     battle_id = client.new_battle()
-    time.sleep(2.1)
+    time.sleep(3.2)
     response = client.send(battle_id, "still there?")[0]
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "session_expired"

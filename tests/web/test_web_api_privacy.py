@@ -45,7 +45,7 @@ def test_no_byte_names_a_model_before_the_vote(arena_server):
     arena = _arena(arena_server, fail_b="during")
     client = arena.client()
     client.get("/")  # the battle page itself
-    battle_id = client.new_battle()
+    battle_id = client.new_battle(vision=True)
     assert NAME_A not in battle_id and len(battle_id) == 32
 
     response, events = client.send(battle_id, "hello there")
@@ -54,14 +54,20 @@ def test_no_byte_names_a_model_before_the_vote(arena_server):
     assert kinds[-1] == "end" and "done" in kinds and "error" in kinds
     error = next(e for e in events if e.event == "error")
     assert error.data["side"] in ("a", "b") and "Model" in error.data["message"]
-
-    response, events = client.regenerate(battle_id)
-    assert response.status_code == 200 and events[-1].event == "end"
-
-    # An image turn, an upload, error answers of every kind.
     upload = client.post("/api/images", files={"image": ("x.png", _png(), "image/png")})
     assert upload.status_code == 201
-    response, _ = client.send(battle_id, "and this picture?", image_id=upload.json()["image_id"])
+    image_id = upload.json()["image_id"]
+    assert client.send(battle_id, "and this picture?", image_id=image_id)[0].status_code == 400
+    assert client.vote(battle_id, "a").status_code == 400  # a failed side takes no vote
+
+    response, events = client.regenerate(battle_id)  # fails again
+    assert response.status_code == 200 and events[-1].event == "end"
+    arena.providers[NAME_B].fail = None
+    response, events = client.regenerate(battle_id)
+    assert response.status_code == 200 and events[-1].data["can_vote"]
+
+    # An image turn, an upload, error answers of every kind.
+    response, _ = client.send(battle_id, "and this picture?", image_id=image_id)
     assert response.status_code == 200
     assert client.send(battle_id, "x" * 100_000)[0].status_code == 413
     assert client.post(f"/api/battles/{battle_id}/vote", json={"vote": "maybe"}).status_code == 422

@@ -209,3 +209,22 @@ def test_navigation_and_demo_notice(tmp_path, page: Page):
         expect(page.get_by_role("heading", name="Leaderboard")).to_be_visible()
         page.get_by_role("navigation", name="Main").get_by_role("link", name="Direct chat").click()
         expect(page).to_have_url(url + "/direct")
+
+
+def test_a_failed_side_takes_no_vote_until_regenerated(arena_server, page: Page):
+    providers = _streamers("kappa-one", "lambda-two")
+    providers[1].fail = "before"
+    arena = arena_server(providers)
+    page.goto(arena.url + "/")
+    _send(page, "Hello")
+    expect(page.locator(".msg-assistant.msg-error")).to_contain_text("could not answer")
+    expect(page.locator("#status")).to_contain_text("cannot be voted on")
+    for button in page.locator("button[data-vote]").all():
+        expect(button).to_be_disabled()
+    regenerate = page.get_by_role("button", name="Regenerate")
+    expect(regenerate).to_be_enabled()
+    arena.providers["lambda-two"].fail = None
+    regenerate.click()
+    expect(page.locator(".msg-assistant.msg-error")).to_have_count(0)
+    _wait_answers(page)
+    expect(page.get_by_role("button", name="A is better")).to_be_enabled()

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from support.processes import PROCESS_DEADLINE_S, wait_until
 from support.web_fakes import parse_sse
 
 pytestmark = pytest.mark.slow
@@ -63,12 +64,12 @@ class Server:
             self.proc = subprocess.Popen(
                 self.cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.log.parent
             )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + PROCESS_DEADLINE_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"arena serve exited:\n{self.log.read_text()[-3000:]}")
             try:
-                status = httpx.get(self.url + "/api/session", timeout=1).status_code
+                status = httpx.get(self.url + "/api/session", timeout=10).status_code
                 if status == 200:
                     return
                 if status == 404:
@@ -87,7 +88,7 @@ class Server:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=PROCESS_DEADLINE_S)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
 
@@ -105,7 +106,7 @@ class Voter(threading.Thread):
     def run(self) -> None:
         votes = ["a", "b", "tie", "bothbad"]
         try:
-            with httpx.Client(base_url=self.url, timeout=10) as http:
+            with httpx.Client(base_url=self.url, timeout=60) as http:
                 http.get("/api/session")
                 self.cookies, self.csrf = http.cookies, http.cookies["arena_csrf"]
                 headers = {"X-CSRF-Token": self.csrf}
@@ -139,13 +140,15 @@ def _run(tmp_path: Path, database_url: str) -> None:
         voters = [Voter(server.url, stop, acks, i) for i in range(CLIENTS)]
         for v in voters:
             v.start()
-        deadline = time.monotonic() + 60
-        while len(acks) < KILL_AFTER_ACKS and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(
+            lambda: len(acks) >= KILL_AFTER_ACKS or not any(v.is_alive() for v in voters),
+            what=f"{KILL_AFTER_ACKS} acknowledged votes",
+            interval_s=0.01,
+        )
         server.kill()  # SIGKILL while votes are in flight
         stop.set()
         for v in voters:
-            v.join(timeout=15)
+            v.join(timeout=PROCESS_DEADLINE_S)
         acknowledged = list(acks)
         assert len(acknowledged) >= KILL_AFTER_ACKS
 

@@ -19,9 +19,17 @@ Modes:
 - ``direct``: one named model; feedback is upvote / downvote / flag.
 
 ``public_view()`` is what a browser may see at any time; for an anonymous battle before its
-vote it holds no model names, organizations, raw upstream errors or anything else that maps
-to them (only the models' own words, which is why identity leaks are flagged).
-``revealed_view()`` adds the names and is refused until the vote is in.
+vote it holds no model names, organizations, raw upstream errors, finish reasons (an
+upstream's own word for them, or a model's token limit, tells models apart) or anything
+else that maps to them (only the models' own words, which is why identity leaks are
+flagged). ``revealed_view()`` adds the names and is refused until the vote is in.
+
+A battle is declared a text or a vision battle when it is created (``vision``); whether a
+message may carry an image follows from that declaration alone in an anonymous battle,
+never from the models drawn. A battle whose shown answers include a failed one takes no
+vote (and no further message) until a regenerate replaces the failed answer: a vote
+between an answer and an error says nothing about the models, so it must not reach the
+ratings.
 """
 
 from __future__ import annotations
@@ -90,6 +98,14 @@ LEAK_NOTICE = (
     "will not count toward the leaderboard."
 )
 ANSWER_FAILED_NOTICE = "This model could not answer. You can regenerate or start a new round."
+FAILED_BATTLE_NOTICE = (
+    "An answer failed, so this round cannot be voted on. Regenerate the answers or start a "
+    "new round."
+)
+TEXT_BATTLE_IMAGE_REFUSAL = (
+    "This battle was started without an image, so it takes text only. Start a new round "
+    "with the image attached."
+)
 
 
 def new_battle_id() -> str:
@@ -163,11 +179,17 @@ class VoteOutcome:
     leak_terms: tuple[str, ...]
     turns: int
     voted_at: datetime
+    answer_failed: bool = False
 
     @property
     def counts_for_ratings(self) -> bool:
-        """Only anonymous, unleaked two-model votes feed the leaderboard."""
-        return self.anonymous and not self.leaked and self.winner is not None
+        """Only anonymous, unleaked two-model votes on whole answers feed the leaderboard."""
+        return (
+            self.anonymous
+            and not self.leaked
+            and not self.answer_failed
+            and self.winner is not None
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +216,9 @@ class Battle:
     voted_at: datetime | None = None
     closed_at: datetime | None = None
     updated_at: datetime | None = field(default=None)
+    # Declared at creation: the chat carries images (its models were drawn among vision
+    # models). An anonymous battle takes images only when this is set.
+    vision: bool = False
 
     # ---- construction -------------------------------------------------------------
 
@@ -206,10 +231,12 @@ class Battle:
         now: datetime,
         battle_id: str | None = None,
         max_turns: int = DEFAULT_MAX_TURNS,
+        vision: bool = False,
     ) -> Battle:
         """Start a battle. ``models`` is (left, right) for two-model modes, (name,) for direct.
 
-        The caller has already sampled (battle) or validated (named modes) the models.
+        The caller has already sampled (battle) or validated (named modes) the models, among
+        vision models when ``vision``.
         """
         mode = BattleMode(mode)
         models = tuple(models)
@@ -229,6 +256,7 @@ class Battle:
             created_at=now,
             max_turns=max_turns,
             updated_at=now,
+            vision=vision,
         )
 
     # ---- derived ------------------------------------------------------------------
@@ -255,13 +283,20 @@ class Battle:
         return sum(1 for t in self.turns if self._turn_done(t))
 
     @property
+    def answer_failed(self) -> bool:
+        """Some answer shown now (the newest of its turn, on any side) failed."""
+        return any(answer.failed for turn in self.turns for _, answer in turn.answers)
+
+    @property
     def can_vote(self) -> bool:
-        return self.state is BattleState.READY
+        return self.state is BattleState.READY and not self.answer_failed
 
     @property
     def can_continue(self) -> bool:
-        return self.state in (BattleState.CREATED, BattleState.READY) and (
-            len(self.turns) < self.max_turns
+        return (
+            self.state in (BattleState.CREATED, BattleState.READY)
+            and len(self.turns) < self.max_turns
+            and not self.answer_failed
         )
 
     @property
@@ -274,6 +309,24 @@ class Battle:
 
     # ---- transitions ----------------------------------------------------------------
 
+    def check_images(self, *, models_see_images: bool) -> None:
+        """May the next message carry an image? An anonymous battle answers from its declared
+        kind alone (the same refusal for every text battle, whatever was drawn); a named
+        chat from whether its chosen ``models_see_images``."""
+        if self.anonymous:
+            if not self.vision:
+                raise BadRequest(
+                    TEXT_BATTLE_IMAGE_REFUSAL, param="image_id", code="text_only_battle"
+                )
+            return
+        if not models_see_images:
+            raise BadRequest(
+                "Images need vision models and the chosen model(s) cannot see images. "
+                "Start a new round with the image attached.",
+                param="image_id",
+                code="vision_not_supported",
+            )
+
     def start_turn(self, prompt: str, *, now: datetime, image_ids: tuple[str, ...] = ()) -> Battle:
         """The user sends a message; every side must now answer it."""
         self._refuse_if_finished("send another message")
@@ -281,6 +334,7 @@ class Battle:
             raise Conflict(
                 "the models are still answering the last message", code="battle_streaming"
             )
+        self._refuse_if_failed()
         if not prompt.strip() and not image_ids:
             raise BadRequest("the message is empty", param="prompt", code="empty_message")
         if len(self.turns) >= self.max_turns:
@@ -361,6 +415,7 @@ class Battle:
                 "wait until every model has finished answering before voting",
                 code="vote_while_streaming",
             )
+        self._refuse_if_failed()
         return replace(
             self, state=BattleState.VOTED, vote_choice=choice, voted_at=now, updated_at=now
         )
@@ -408,6 +463,7 @@ class Battle:
             leak_terms=tuple(leak.term for leak in self.leaks),
             turns=self.complete_turns,
             voted_at=self.voted_at,
+            answer_failed=self.answer_failed,
         )
 
     # ---- views --------------------------------------------------------------------
@@ -424,7 +480,8 @@ class Battle:
             "can_regenerate": self.can_regenerate,
             "can_continue": self.can_continue,
             "identity_leaked": self.leaked,
-            "notice": LEAK_NOTICE if (self.leaked and self.anonymous) else None,
+            "notice": self._notice(),
+            "vision": self.vision,
             "vote": self.vote_choice.value if self.vote_choice is not None else None,
             "sides": [{"side": side, "label": f"Model {side.upper()}"} for side in self.sides],
             "turns": [self._public_turn(t) for t in self.turns],
@@ -447,6 +504,13 @@ class Battle:
 
     # ---- helpers ------------------------------------------------------------------
 
+    def _notice(self) -> str | None:
+        if self.answer_failed and self.state is BattleState.READY:
+            return FAILED_BATTLE_NOTICE
+        if self.leaked and self.anonymous:
+            return LEAK_NOTICE
+        return None
+
     def _named_sides(self) -> list[dict[str, Any]]:
         return [
             {"side": side, "label": f"Model {side.upper()}", "model": model}
@@ -468,7 +532,9 @@ class Battle:
                     "text": ANSWER_FAILED_NOTICE if answer.failed else answer.text,
                     "pending": False,
                     "failed": answer.failed,
-                    "finish_reason": answer.finish_reason,
+                    # Shown once the names are: "length" hits a model's own token limit,
+                    # and upstreams name the rest in words of their own ("end_turn", "eos").
+                    "finish_reason": answer.finish_reason if self.revealed else None,
                 }
             )
         return {
@@ -493,3 +559,7 @@ class Battle:
             )
         if self.state is BattleState.CLOSED:
             raise Conflict(f"cannot {action}: this battle is closed", code="battle_closed")
+
+    def _refuse_if_failed(self) -> None:
+        if self.answer_failed:
+            raise BadRequest(FAILED_BATTLE_NOTICE, code="answer_failed")

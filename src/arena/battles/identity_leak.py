@@ -19,9 +19,13 @@ ratings, and the user is told before voting. The web layer, after each finished 
 an anonymous battle::
 
     match = detector.check_answer(text, side_model=battle.model_for(side),
-                                  battle_models=battle.models)
+                                  battle_models=battle.models, scope="all")
     if match:
         battle = battle.flag_identity_leak(side, match.term, now=now)
+
+The web arena uses ``scope="all"``: the user sees both the answer and whether it was
+flagged, so a flag raised only for the drawn pair's terms would confirm that a model the
+answer names is in the battle.
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
-"""Arena limits: input size, turns, session expiry, request and vote rates, client IPs.
+"""Arena limits: input size, turns, session expiry, request, vote and upload rates, client IPs.
 
 - ``ArenaLimits`` holds the numbers; the pure checks (``check_input``, ``check_turns``,
   ``check_session``) raise the matching ``arena.errors`` type.
-- ``ArenaRateLimiter`` counts requests and votes per session and per client IP with the
-  `limits` library (moving or fixed window). Counters live in the storage named by a URI:
-  ``memory://`` (one process, the default) or ``redis://host:port`` so every replica shares
-  them. This is the one place in ``battles/`` that talks to storage, and only through the
-  storage object it is given; the window clock is the library's.
+- ``ArenaRateLimiter`` counts requests, votes and image uploads per session and per client
+  IP with the `limits` library (moving or fixed window). Counters live in the storage named
+  by a URI: ``memory://`` (one process, the default) or ``redis://host:port`` so every
+  replica shares them. This is the one place in ``battles/`` that talks to storage, and only
+  through the storage object it is given; the window clock is the library's.
 - ``client_ip`` finds the real client behind trusted reverse proxies; ``hash_ip`` turns it
   into the keyed hash we store (raw IPs are never stored).
 """
@@ -49,6 +49,8 @@ class ArenaLimits:
     requests_per_ip: str = "60/minute;1000/hour"
     votes_per_session: str = "10/minute;100/hour"
     votes_per_ip: str = "30/minute;300/hour"
+    uploads_per_session: str = "10/minute;100/hour"
+    uploads_per_ip: str = "30/minute;300/hour"
     strategy: Strategy = "moving-window"
 
     def __post_init__(self) -> None:
@@ -65,6 +67,8 @@ class ArenaLimits:
             "requests_per_ip",
             "votes_per_session",
             "votes_per_ip",
+            "uploads_per_session",
+            "uploads_per_ip",
         ):
             value = getattr(self, name)
             try:
@@ -120,7 +124,7 @@ def check_session(
 
 
 class ArenaRateLimiter:
-    """Per-session and per-IP counters for chat requests and votes.
+    """Per-session and per-IP counters for chat requests, votes and image uploads.
 
     ``storage_uri``: ``memory://`` (default) or ``redis://127.0.0.1:6379`` (shared by every
     web replica). ``namespace`` keeps several arenas (or test runs) apart in one Redis.
@@ -149,6 +153,8 @@ class ArenaRateLimiter:
             "request:ip": parse_many(self.limits.requests_per_ip),
             "vote:session": parse_many(self.limits.votes_per_session),
             "vote:ip": parse_many(self.limits.votes_per_ip),
+            "upload:session": parse_many(self.limits.uploads_per_session),
+            "upload:ip": parse_many(self.limits.uploads_per_ip),
         }
 
     async def hit_request(self, *, session_id: str | None, ip_hash: str | None) -> None:
@@ -158,6 +164,10 @@ class ArenaRateLimiter:
     async def hit_vote(self, *, session_id: str | None, ip_hash: str | None) -> None:
         """Count one vote or raise ``RateLimited``."""
         await self._hit("vote", session_id=session_id, ip_hash=ip_hash)
+
+    async def hit_upload(self, *, session_id: str | None, ip_hash: str | None) -> None:
+        """Count one image upload (before its bytes are read) or raise ``RateLimited``."""
+        await self._hit("upload", session_id=session_id, ip_hash=ip_hash)
 
     async def reset(self) -> None:
         """Forget every counter of this limiter's storage (Redis: only this namespace's keys)."""
@@ -182,7 +192,7 @@ class ArenaRateLimiter:
     ) -> None:
         stats = await self._limiter.get_window_stats(item, *ids)
         retry = max(1.0, stats.reset_time - time.time())
-        what = "messages" if action == "request" else "votes"
+        what = {"request": "messages", "vote": "votes", "upload": "image uploads"}[action]
         who = "this session" if scope == "session" else "your network address"
         raise RateLimited(
             f"too many {what} from {who} (limit {item}); try again in {int(retry + 0.999)} s",

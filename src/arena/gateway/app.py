@@ -3,6 +3,10 @@
 ``create_gateway_app`` is used twice: by ``arena serve`` (registry providers plus workers,
 API keys, limits, worker registration) and by ``arena worker`` (one local provider, no
 keys). The routes are the same code in both.
+
+Besides the OpenAI routes: ``/health``, ``/metrics``, the schema and its docs page
+(``operator_routes.py``, guarded by the keys), and the schema's view of the OpenAI routes
+(``api_schema.py``).
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
 from arena.config import Settings
 from arena.errors import ArenaError
+from arena.gateway.api_schema import document_routes
 from arena.gateway.auth import Caller, KeyAuthenticator, OpenAccess, SharedSecretAccess
 from arena.gateway.client_connection import (
     ClientDisconnected,
@@ -34,6 +40,7 @@ from arena.gateway.client_connection import (
 )
 from arena.gateway.http_errors import install_error_handlers
 from arena.gateway.metrics import GatewayMetrics
+from arena.gateway.operator_routes import add_operator_routes
 from arena.gateway.rate_limit import KeyRateLimiter
 from arena.gateway.request_body import read_model
 from arena.gateway.routing import (
@@ -90,6 +97,7 @@ class Gateway:
     metrics: GatewayMetrics
     created: int = field(default_factory=now_s)
     in_flight: int = 0
+    serving: bool = False  # between the end of start-up and the start of shutdown
     background: list[asyncio.Task[Any]] = field(default_factory=list)
     on_startup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -426,20 +434,6 @@ async def _model(request: Request) -> Response:
     raise ModelNotFound(f"the model {name!r} does not exist", param="model")
 
 
-async def _health(request: Request) -> Response:
-    gw: Gateway = request.app.state.gateway
-    return json_response(
-        {"status": "ok", "models": gw.router.model_names(), "in_flight": gw.in_flight}
-    )
-
-
-async def _metrics(request: Request) -> Response:
-    gw: Gateway = request.app.state.gateway
-    from prometheus_client import CONTENT_TYPE_LATEST
-
-    return Response(gw.metrics.render(), media_type=CONTENT_TYPE_LATEST)
-
-
 # Routes answered past FastAPI's middleware stack (see GatewayApp).
 LANE_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models")
 
@@ -456,8 +450,13 @@ class GatewayApp(FastAPI):
 
     @functools.cached_property
     def _lane_routes(self) -> dict[str, Any]:
-        """Path -> route, built at the first request (every route is added by then)."""
-        return {r.path: r for r in self.router.routes if getattr(r, "path", None) in LANE_PATHS}
+        """Path -> route, built at the first request (every route is added by then). The
+        lane routes are plain Starlette routes; their FastAPI twins exist for the schema only."""
+        return {
+            r.path: r
+            for r in self.router.routes
+            if getattr(r, "path", None) in LANE_PATHS and not isinstance(r, APIRoute)
+        }
 
     @functools.cached_property
     def _lane_handlers(self) -> tuple[dict[Any, Any], dict[int, Any]]:
@@ -525,9 +524,11 @@ def create_gateway_app(
         if router.pool is not None:
             await _refresh_quietly(router)
             gateway.background.append(asyncio.create_task(router.pool.run()))
+        gateway.serving = True
         try:
             yield
         finally:
+            gateway.serving = False
             for task in gateway.background:
                 task.cancel()
             for task in gateway.background:
@@ -541,7 +542,10 @@ def create_gateway_app(
                 except Exception:
                     log.exception("a shutdown hook failed")
 
-    app = GatewayApp(title=title, lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    # FastAPI's own schema and docs routes are off: ours check access (operator_routes.py).
+    app = GatewayApp(
+        title=title, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
     app.state.gateway = gateway
     install_error_handlers(app)
     # Plain Starlette routes: the handlers parse and validate bodies themselves (to give
@@ -553,11 +557,11 @@ def create_gateway_app(
         ("/v1/chat/completions", _chat, "POST"),
         ("/v1/completions", _completions, "POST"),
         ("/v1/embeddings", _embeddings, "POST"),
-        ("/health", _health, "GET"),
-        ("/metrics", _metrics, "GET"),
     ]
     for path, endpoint, method in routes:
         app.router.add_route(path, endpoint, methods=[method], include_in_schema=False)
+    add_operator_routes(app)
+    document_routes(app)
     return app
 
 

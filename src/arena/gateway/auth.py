@@ -6,6 +6,10 @@ would put the database on the hot path, so answers (found, unknown or revoked) a
 gateway replica. With no active keys at all the gateway is open (``arena serve`` only
 allows that on a loopback address unless told ``--insecure-open``); once a key has been
 seen it stays closed for the life of the process, even if every key is revoked.
+
+``check_operator_access`` guards what only operators should read (``/metrics``, the API
+schema and its docs page): open while the gateway is open, a valid key once it has keys,
+and an optional extra token (``settings.metrics_token``, for a Prometheus scraper).
 """
 
 from __future__ import annotations
@@ -136,3 +140,21 @@ class SharedSecretAccess:
 
     async def active_key_count(self) -> int:
         return 1
+
+
+async def check_operator_access(request: Request, access: Any, *, token: str | None = None) -> None:
+    """Raise ``Unauthorized`` unless the caller may read an operator endpoint.
+
+    ``token`` (when set) is accepted besides API keys, and once set it is required even
+    while the gateway is open: an operator who configured it expects it to be asked for.
+    """
+    if token:
+        given = bearer_token(request)
+        if given is not None and hmac.compare_digest(given.encode(), token.encode()):
+            return
+        if await access.active_key_count() == 0:
+            raise Unauthorized(
+                "this endpoint needs the metrics token as 'Authorization: Bearer <token>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+    await access.authenticate(request)

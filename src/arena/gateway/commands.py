@@ -134,7 +134,10 @@ def worker(
     ),
     upstream_model: str = typer.Option(None, help="Model name at the upstream."),
     upstream_api_key_env: str = typer.Option(
-        None, help="Env var holding the upstream's API key (read by the gateway)."
+        None,
+        help="Env var holding the upstream's API key, read by this process for its health "
+        "probe only. The gateway sends the key its operator sets for the model: api_key_env "
+        "of a 'provider: workers' registry entry, or ARENA_WORKER_UPSTREAM_KEYS=MODEL=VAR.",
     ),
     gateway: str = typer.Option(None, "--gateway", help="Gateway URL to register with."),
     name: str = typer.Option(None, "--name", help="Public model name (default: from --model)."),

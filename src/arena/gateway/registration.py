@@ -1,46 +1,73 @@
 """The gateway side of worker registration: ``/internal/workers/*``.
 
-Workers present ``settings.worker_secret`` as a bearer token. Without a configured secret,
-registration is accepted only while the gateway itself is open (no API keys), which
-``arena serve`` allows on loopback only — otherwise anyone holding a client key could
-register a worker and receive other people's prompts.
+Who may call these routes is decided by ``worker_admission`` (origin, JSON only, the
+worker secret, and this machine only while the gateway is open); where a worker may be is
+decided by ``worker_addresses``. What a worker may claim is decided here: only models the
+registry assigns to workers (``provider: workers``) or names no configured model has —
+never a model the gateway's own configuration serves (409). A worker never chooses a
+credential: the upstream key the gateway sends comes from the operator's configuration
+(see ``arena.server.worker_provider_factory``), so ``meta`` carries only
+``upstream_models``, the names the upstream knows the models by.
 """
 
 from __future__ import annotations
 
-import hmac
-from typing import Any
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from arena.errors import NotFound, Unauthorized
-from arena.gateway.auth import bearer_token
+from arena.errors import Conflict, NotFound
 from arena.gateway.request_body import read_model
+from arena.gateway.worker_addresses import check_worker_url
+from arena.gateway.worker_admission import admit_worker_request
 from arena.gateway.worker_pool import WorkerPool
 
 MAX_REGISTRATION_BYTES = 64 * 1024
+# The registry's rule for model names: no whitespace, no leading slash.
+ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\s/]\S*$")]
+KEY_CHOICE = (
+    "the gateway's operator chooses upstream keys: api_key_env of the model's "
+    "'provider: workers' registry entry, or ARENA_WORKER_UPSTREAM_KEYS"
+)
+
+
+class WorkerMeta(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    upstream_models: dict[ModelName, ModelName] = Field(
+        default_factory=dict, description="Public model name -> the name the upstream uses."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_credentials(cls, data: Any) -> Any:
+        # Older workers sent the name of an environment variable for the gateway to read.
+        if isinstance(data, dict) and "api_key_env" in data:
+            raise ValueError(f"api_key_env is not accepted from workers; {KEY_CHOICE}")
+        return data
 
 
 class RegisterBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    worker_id: str = Field(min_length=1, max_length=200)
-    model_names: list[str] = Field(min_length=1)
-    url: str
-    kind: str = "arena_worker"
+    # Visible ASCII only: the id is echoed in the x-arena-backend response header.
+    worker_id: str = Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")
+    model_names: list[ModelName] = Field(min_length=1, max_length=64)
+    url: str = Field(min_length=1, max_length=2000)
+    kind: Literal["arena_worker", "openai_compatible"] = "arena_worker"
     weight: float = Field(default=1.0, ge=0)
     queue_length: int = Field(default=0, ge=0)
-    meta: dict[str, Any] = Field(default_factory=dict)
+    meta: WorkerMeta = Field(default_factory=WorkerMeta)
 
-    @field_validator("url")
-    @classmethod
-    def _http(cls, v: str) -> str:
-        if not v.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return v.rstrip("/")
+    @model_validator(mode="after")
+    def _mapped_models_are_served(self) -> RegisterBody:
+        unknown = sorted(set(self.meta.upstream_models) - set(self.model_names))
+        if unknown:
+            raise ValueError(f"meta.upstream_models names models not in model_names: {unknown}")
+        return self
 
 
 class HeartbeatBody(BaseModel):
@@ -65,35 +92,49 @@ def _ok(payload: dict[str, Any]) -> Response:
     return Response(orjson.dumps(payload), media_type="application/json")
 
 
-def add_worker_routes(app: FastAPI, *, db: Any, pool: WorkerPool, secret: str | None) -> None:
+def add_worker_routes(
+    app: FastAPI,
+    *,
+    db: Any,
+    pool: WorkerPool,
+    secret: str | None,
+    configured_models: Mapping[str, str] | None = None,
+    allow_link_local: bool = False,
+) -> None:
+    """``configured_models``: names (and aliases) the gateway's configuration serves, each
+    with its provider kind; workers may not claim them."""
     from arena.store import workers as store
 
-    async def check(request: Request) -> None:
-        token = bearer_token(request)
-        if secret:
-            if token is None or not hmac.compare_digest(token.encode(), secret.encode()):
-                raise Unauthorized("worker registration needs the gateway's worker secret")
-            return
-        gateway = request.app.state.gateway
-        if await gateway.access.active_key_count() > 0:
-            raise Unauthorized(
-                "this gateway has API keys, so workers need a shared secret: set "
-                "ARENA_WORKER_SECRET on the gateway and on the workers"
+    configured = dict(configured_models or {})
+
+    async def check(request: Request, *, json_body: bool = True) -> None:
+        await admit_worker_request(request, secret=secret, json_body=json_body)
+
+    def refuse_configured(model_names: list[str]) -> None:
+        taken = [m for m in model_names if m in configured]
+        if taken:
+            raise Conflict(
+                f"model {taken[0]!r} is served by this gateway's configuration (provider "
+                f"{configured[taken[0]]}); a worker may serve only models the registry assigns "
+                "to workers (provider: workers) or names no configured model has",
+                param="model_names",
             )
 
     async def register(request: Request) -> Response:
         await check(request)
         body = await read_model(request, RegisterBody, MAX_REGISTRATION_BYTES)
+        refuse_configured(body.model_names)
+        url = await check_worker_url(body.url, allow_link_local=allow_link_local)
         info = await run_in_threadpool(
             lambda: store.register_worker(
                 db,
                 worker_id=body.worker_id,
                 model_names=body.model_names,
-                url=body.url,
+                url=url,
                 kind=body.kind,
                 weight=body.weight,
                 queue_length=body.queue_length,
-                meta=body.meta,
+                meta=body.meta.model_dump(),
             )
         )
         pool.upsert(info)
@@ -127,7 +168,7 @@ def add_worker_routes(app: FastAPI, *, db: Any, pool: WorkerPool, secret: str | 
         return _ok({"worker_id": body.worker_id, "removed": bool(removed)})
 
     async def listing(request: Request) -> Response:
-        await check(request)
+        await check(request, json_body=False)
         workers = [
             {
                 "worker_id": w.worker_id,

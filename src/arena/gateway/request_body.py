@@ -2,18 +2,19 @@
 
 The size limit is checked twice: against Content-Length before reading, and against the
 bytes actually received (chunked uploads have no Content-Length). Malformed JSON and
-validation failures become ``BadRequest`` naming the offending parameter, as OpenAI does.
+validation failures become ``BadRequest`` naming the offending parameter, as OpenAI does;
+so does a body nested deeper than any real request (``arena.json_body``).
 """
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
 
-import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
 from arena.errors import BadRequest, PayloadTooLarge
+from arena.json_body import loads_json
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -42,10 +43,7 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
 def parse_json_object(body: bytes) -> dict[str, Any]:
     if not body:
         raise BadRequest("the request body is empty; expected a JSON object")
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as e:
-        raise BadRequest(f"the request body is not valid JSON: {e}") from None
+    doc = loads_json(body)  # 400 for malformed JSON and for nesting deeper than any request
     if not isinstance(doc, dict):
         raise BadRequest("the request body must be a JSON object")
     return doc

@@ -1,7 +1,8 @@
 """Which backend answers a request: model lookup, candidate order, failover, timeouts.
 
-A model is served by the providers built from the registry file ("static"), by registered
-workers, or both (workers first, in dispatch order, then the static provider). A candidate
+A model is served either by the provider built from the registry file ("static") or by
+registered workers (in dispatch order), never both: a worker can never shadow a configured
+model, whatever the worker table says (registration refuses such names too). A candidate
 that fails before its first delta — refused connection, 5xx, timeout to first token — is
 skipped and the next one is tried; once a delta has gone out, a failure is the client's.
 """
@@ -24,6 +25,7 @@ from arena.errors import (
 from arena.gateway.worker_pool import WorkerPool
 from arena.protocol import ChatCompletionRequest
 from arena.providers.base import Delta, Provider, ProviderInfo
+from arena.providers.upstream_errors import sanitize_upstream_text
 
 log = logging.getLogger("arena.gateway.routing")
 T = TypeVar("T")
@@ -75,15 +77,19 @@ class ModelRouter:
         self.worker_models = set(worker_models or ())
         self.pool = pool
 
+    def _live_workers(self) -> dict[str, list[Any]]:
+        """Live workers per model, leaving out any that name a statically served model."""
+        if self.pool is None:
+            return {}
+        return {m: infos for m, infos in self.pool.models().items() if m not in self.static}
+
     def model_names(self) -> list[str]:
-        names = set(self.static) | self.worker_models
-        if self.pool is not None:
-            names |= set(self.pool.models())
+        names = set(self.static) | self.worker_models | set(self._live_workers())
         return sorted(names)
 
     def model_cards(self, created: int) -> list[dict[str, Any]]:
         cards = []
-        live = self.pool.models() if self.pool is not None else {}
+        live = self._live_workers()
         for name in self.model_names():
             card = {"id": name, "object": "model", "created": created, "owned_by": "arena"}
             card.update(self.cards.get(name, {}))
@@ -102,7 +108,7 @@ class ModelRouter:
     def targets(self, model: str) -> list[Target]:
         """Backends for ``model`` in the order to try them."""
         targets: list[Target] = []
-        if self.pool is not None:
+        if self.pool is not None and model not in self.static:
             for worker_id in self.pool.ordered(model):
                 provider = self.pool.provider(worker_id, model)
                 targets.append(Target(model, provider, worker_id, self.pool))
@@ -130,8 +136,14 @@ def _as_arena_error(error: BaseException) -> ArenaError:
         return error
     if isinstance(error, TimeoutError):
         return UpstreamTimeout("the backend did not answer in time")
-    # Providers promise typed errors; anything else is still the backend's failure.
-    return UpstreamError(f"the backend failed: {type(error).__name__}: {error}")
+    if isinstance(error, MemoryError):
+        # Said plainly, without the allocator's words (sizes, internals); not retried, and no
+        # backend marked failed: the request itself may be what asked for too much.
+        return ArenaError("the model ran out of memory answering this request")
+    # Providers promise typed errors; anything else is still the backend's failure. Its
+    # text may quote the backend, so clients get the short, sanitized form.
+    reason = sanitize_upstream_text(str(error), limit=120)
+    return UpstreamError(f"the backend failed: {type(error).__name__}: {reason}")
 
 
 @dataclass(frozen=True, slots=True)

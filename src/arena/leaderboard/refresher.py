@@ -5,26 +5,28 @@ at most one recomputation at a time, waits at least ``min_interval_s`` between r
 lets a failed run take the server down (the last error is kept for inspection). The web page
 reads the newest artifact set on each request, so it shows a new set as soon as it is written.
 
-A server runs the recomputation in a child process (``executor_factory``): refitting every
-board takes seconds of pure Python and NumPy work that, in a thread, would hold the serving
-process's GIL and stall every request meanwhile. The recompute function and its result then
-cross the process boundary, so both must pickle (``refresh_artifacts`` reads the store by
-URL and writes the artifacts to disk itself).
+A server runs the recomputation in a child process (``in_child_process=True``): refitting
+every board takes seconds of pure Python and NumPy work that, in a thread, would hold the
+serving process's GIL and stall every request meanwhile. The child (``arena.child_process``)
+runs at a lower CPU priority and ends with the server however the server ends; ``close()``
+ends it at once. The recompute function and its result cross the process boundary, so both
+must pickle (``refresh_artifacts`` reads the store by URL and writes the artifacts to disk
+itself, renaming a finished set into place, so a child killed mid-run leaves no half set).
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from arena.child_process import ChildDied, ChildProcess
+
 log = logging.getLogger(__name__)
+
+CHILD_NICENESS = 10  # on a busy machine the scheduler serves requests before a refresh
 
 
 class ArtifactRefresher:
@@ -36,12 +38,12 @@ class ArtifactRefresher:
         recompute: Callable[[], Any],
         *,
         min_interval_s: float = 60.0,
-        executor_factory: Callable[[], Executor] | None = None,
+        in_child_process: bool = False,
     ) -> None:
         self._recompute = recompute
         self._min_interval_s = min_interval_s
-        self._executor_factory = executor_factory
-        self._executor: Executor | None = None
+        self._in_child_process = in_child_process
+        self._child: ChildProcess | None = None
         self._run_lock = threading.Lock()
         self._thread_lock = threading.Lock()
         self._wanted = threading.Event()
@@ -68,22 +70,33 @@ class ArtifactRefresher:
         with self._run_lock:
             return self._run_once()
 
+    @property
+    def child_pid(self) -> int | None:
+        """The child's process id while it lives (it is kept between runs)."""
+        child = self._child
+        return None if child is None else child.pid
+
     def _call(self) -> Any:
-        if self._executor_factory is None:
+        if not self._in_child_process:
             return self._recompute()
-        if self._executor is None:
-            self._executor = self._executor_factory()  # started on first use, then kept
-        try:
-            return self._executor.submit(self._recompute).result()
-        except BrokenProcessPool:
-            self._executor = None  # the child died (killed, out of memory): a new one next time
-            raise
+        with self._thread_lock:
+            if self._stop.is_set():  # close() ran: start no child it would not end
+                raise ChildDied("the leaderboard refresher is closed")
+            if self._child is None:
+                # Started on first use, then kept; if it dies (killed, out of memory) this
+                # run fails and the next one starts a new child.
+                self._child = ChildProcess(nice=CHILD_NICENESS)
+            child = self._child
+        return child.call(self._recompute)
 
     def _run_once(self) -> Any:
         try:
             result = self._call()
         except Exception as e:  # a bad batch of votes must not kill the server
-            log.exception("leaderboard refresh failed")
+            if isinstance(e, ChildDied) and self._stop.is_set():
+                log.info("leaderboard refresh abandoned: the server is stopping")
+            else:
+                log.exception("leaderboard refresh failed")
             self.last_error = e
             return None
         finally:
@@ -117,26 +130,13 @@ class ArtifactRefresher:
             self._thread = None
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop the background thread (a run in progress finishes first) and the child."""
+        """Stop the background thread and end the child. A run in the child is abandoned
+        (the next start recomputes); a run in this process finishes first."""
         self._stop.set()
+        with self._thread_lock:
+            child, self._child = self._child, None
+        if child is not None:
+            child.close(timeout)
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
-
-
-def child_process_executor() -> Executor:
-    """One spawned worker process (a fresh interpreter, never a fork of a threaded server),
-    at a lower CPU priority: on a busy machine the scheduler serves requests first."""
-    return ProcessPoolExecutor(
-        max_workers=1,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_lower_priority,
-    )
-
-
-def _lower_priority() -> None:
-    if hasattr(os, "nice"):
-        os.nice(10)

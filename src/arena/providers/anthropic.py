@@ -40,7 +40,6 @@ from arena.providers.upstream_http import (
     UpstreamRequest,
     base_url_with_version,
     error_for_status,
-    error_message_from_body,
     finish_body,
     iter_events,
     loads_event,
@@ -255,7 +254,7 @@ class AnthropicProvider(HostedProvider):
         return body
 
     def _error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> ArenaError:
-        message, doc = error_message_from_body(raw)
+        message, doc = self._error_message(raw)
         err = doc.get("error") if isinstance(doc.get("error"), dict) else {}
         if err.get("type") in ("authentication_error", "permission_error", "billing_error"):
             return error_for_status(status, message, label=self._label, credential_problem=True)
@@ -287,7 +286,8 @@ class AnthropicProvider(HostedProvider):
                     continue
                 data = loads_event(event.data, label=label)
                 if not isinstance(data, dict):
-                    raise UpstreamError(f"{label}: unexpected event {event.data[:200]!r}")
+                    shown = self._clean(event.data, limit=80)
+                    raise UpstreamError(f"{label}: unexpected event {shown!r}")
                 kind = kind or data.get("type")
                 if kind == "content_block_delta":
                     delta = data.get("delta") or {}
@@ -344,8 +344,8 @@ class AnthropicProvider(HostedProvider):
                 elif kind == "error":
                     err = data.get("error") or {}
                     raise UpstreamError(
-                        f"{label} reported {err.get('type', 'an error')} mid-stream: "
-                        f"{err.get('message', '')}"
+                        f"{label} reported {self._clean(err.get('type', 'an error'), limit=40)} "
+                        f"mid-stream: {self._clean(err.get('message', ''))}"
                     )
         if not stopped:
             raise UpstreamError(f"{label}: the stream ended without message_stop")

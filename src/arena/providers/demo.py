@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +56,11 @@ _STYLES: dict[str, dict[str, float]] = {
 }
 
 DEMO_NOTICE = "Demo model with random weights: it writes word salad, for trying Arena out."
+
+
+# Positions each word of an embedded text adds to (feature hashing with a few slots, so that
+# short texts still give vectors with more than one or two nonzero values).
+_EMBED_SLOTS = 8
 
 
 def _seed(*parts: object) -> int:
@@ -276,18 +282,35 @@ class DemoProvider(Provider):
         return self._stream(self._completion_job, request)
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
-        """Bag-of-words vectors: the mean of per-word random vectors, L2-normalised."""
+        """Bag-of-words vectors (feature hashing), L2-normalised: each distinct word adds its
+        count, with signs taken from a hash of the word, at a few positions taken from the
+        same hash. The work grows with the text, not with ``dimensions``."""
         try:
             texts = request.texts()
         except ValueError as e:
             raise BadRequest(str(e), param="input") from None
         dims = request.dimensions or 64
+        # Off the event loop: a long input takes a while even at a few µs per word.
+        vectors = await asyncio.to_thread(self._embed_texts, texts, dims)
+        return EmbeddingResult(vectors=vectors, prompt_tokens=sum(approx_words(t) for t in texts))
+
+    def _embed_texts(self, texts: list[str], dims: int) -> list[list[float]]:
+        hashes: dict[str, bytes] = {}  # word -> _EMBED_SLOTS little-endian uint32s
+
+        def word_hash(word: str) -> bytes:
+            if word not in hashes:
+                key = f"{self.name}\x1f{word}".encode()
+                hashes[word] = hashlib.blake2b(key, digest_size=4 * _EMBED_SLOTS).digest()
+            return hashes[word]
+
         vectors = []
         for text in texts:
-            words = re.findall(r"\w+", text.lower()) or [""]
-            acc = np.zeros(dims)
-            for word in words:
-                acc += np.random.default_rng(_seed("embed", self.name, word)).normal(size=dims)
+            counts = Counter(re.findall(r"\w+", text.lower()) or [""])
+            raw = b"".join(map(word_hash, counts))
+            h = np.frombuffer(raw, dtype="<u4").reshape(len(counts), _EMBED_SLOTS)
+            positions = (h & 0x7FFFFFFF) % dims
+            weights = np.where(h >> 31, -1.0, 1.0) * np.array(list(counts.values()))[:, None]
+            acc = np.bincount(positions.ravel(), weights=weights.ravel(), minlength=dims)
             norm = np.linalg.norm(acc)
             vectors.append((acc / norm if norm else acc).tolist())
-        return EmbeddingResult(vectors=vectors, prompt_tokens=sum(approx_words(t) for t in texts))
+        return vectors

@@ -46,7 +46,6 @@ from arena.providers.upstream_http import (
     UpstreamRequest,
     base_url_with_version,
     error_for_status,
-    error_message_from_body,
     iter_events,
     loads_event,
     open_response,
@@ -242,7 +241,7 @@ class GeminiProvider(HostedProvider):
         return body
 
     def _error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> ArenaError:
-        message, doc = error_message_from_body(raw)
+        message, doc = self._error_message(raw)
         err = doc.get("error") if isinstance(doc.get("error"), dict) else {}
         reasons = {d.get("reason") for d in err.get("details") or [] if isinstance(d, dict)}
         credential = bool(reasons & _CREDENTIAL_REASONS) or err.get("status") in (
@@ -283,12 +282,12 @@ class GeminiProvider(HostedProvider):
                     continue
                 chunk = loads_event(event.data, label=label)
                 if not isinstance(chunk, dict):
-                    raise UpstreamError(f"{label}: unexpected event {event.data[:200]!r}")
+                    shown = self._clean(event.data, limit=80)
+                    raise UpstreamError(f"{label}: unexpected event {shown!r}")
                 if "error" in chunk:
                     err = chunk["error"] if isinstance(chunk["error"], dict) else {}
-                    raise UpstreamError(
-                        f"{label} reported an error mid-stream: {err.get('message', '')}"
-                    )
+                    message = self._clean(err.get("message", ""))
+                    raise UpstreamError(f"{label} reported an error mid-stream: {message}")
                 usage = chunk.get("usageMetadata") or usage
                 blocked = (chunk.get("promptFeedback") or {}).get("blockReason")
                 if blocked and not chunk.get("candidates"):

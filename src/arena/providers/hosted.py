@@ -2,9 +2,10 @@
 
 ``HostedProvider`` holds a pooled ``UpstreamClient`` (its own, or one shared), reads the API
 key from its environment variable at call time (so a rotated key needs no restart), probes
-health within a hard deadline and closes the client. ``merge_turn`` is the message
-translation step both non-OpenAI formats need: they want user and assistant turns to
-alternate, so consecutive turns of one role are merged.
+health within a hard deadline, turns upstream text into short sanitized messages
+(``_clean``: never our key or the upstream's host) and closes the client. ``merge_turn``
+is the message translation step both non-OpenAI formats need: they want user and
+assistant turns to alternate, so consecutive turns of one role are merged.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import os
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from arena.providers.base import Provider, ProviderInfo
+from arena.providers.upstream_errors import error_message_from_body, sanitize_upstream_text
 from arena.providers.upstream_http import Timeouts, UpstreamClient
 
 HEALTH_TIMEOUT_S = 5.0
@@ -54,6 +57,20 @@ class HostedProvider(Provider):
         if self._api_key:
             return self._api_key
         return os.environ.get(self._api_key_env) if self._api_key_env else None
+
+    def _private_strings(self) -> tuple[str | None, ...]:
+        """What a message shown to clients must never contain: our key, the upstream's host."""
+        base_url = getattr(self, "base_url", None)
+        host = urlsplit(base_url).hostname if base_url else None
+        return (self.api_key(), host)
+
+    def _clean(self, text: object, *, limit: int = 200) -> str:
+        """Upstream text (an error message, an odd event) as a client may see it."""
+        return sanitize_upstream_text(str(text), known=self._private_strings(), limit=limit)
+
+    def _error_message(self, raw: bytes) -> tuple[str, dict[str, Any]]:
+        """The sanitized message of an upstream error body, and the parsed body."""
+        return error_message_from_body(raw, known=self._private_strings())
 
     def _headers(self) -> dict[str, str]:
         headers = {"accept": "text/event-stream", **self.fixed_headers}

@@ -36,7 +36,6 @@ from arena.providers.upstream_http import (
     UpstreamClient,
     UpstreamRequest,
     error_for_status,
-    error_message_from_body,
     finish_body,
     iter_event_batches,
     loads_event,
@@ -97,7 +96,7 @@ class OpenAICompatProvider(HostedProvider):
         return body
 
     def _error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> ArenaError:
-        message, doc = error_message_from_body(raw)
+        message, doc = self._error_message(raw)
         err = doc.get("error") if isinstance(doc.get("error"), dict) else doc
         code = str(err.get("code") or "") if isinstance(err, dict) else ""
         context = True if code == "context_length_exceeded" else None
@@ -107,8 +106,8 @@ class OpenAICompatProvider(HostedProvider):
 
     def _stream_error(self, obj: dict[str, Any]) -> UpstreamError:
         err = obj.get("error")
-        message = err.get("message") if isinstance(err, dict) else str(err)
-        return UpstreamError(f"{self._label} reported an error mid-stream: {message}")
+        message = err.get("message") if isinstance(err, dict) else err
+        return UpstreamError(f"{self._label} reported an error mid-stream: {self._clean(message)}")
 
     # ------------------------------------------------------------------ streaming core
 
@@ -156,7 +155,8 @@ class OpenAICompatProvider(HostedProvider):
                 for data in chunks:
                     chunk = loads_event(data, label=label)
                     if not isinstance(chunk, dict):
-                        raise UpstreamError(f"{label}: unexpected event {data[:200]!r}")
+                        shown = self._clean(data, limit=80)
+                        raise UpstreamError(f"{label}: unexpected event {shown!r}")
                     if "error" in chunk:
                         raise self._stream_error(chunk)
                     for choice in chunk.get("choices") or ():

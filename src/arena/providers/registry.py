@@ -10,7 +10,8 @@ Per-kind notes: OpenAI-compatible kinds merge ``params`` into each request (fiel
 client left out); ``demo`` reads ``params.style`` (plain, lists, bold, mixed) and
 ``params.tokens_per_s``; ``local`` loads ``model_path`` on ``device``; ``workers`` models
 are served by registered ``arena worker`` processes, so ``build_providers`` leaves them to
-the gateway's worker pool.
+the gateway's worker pool (their ``api_key_env`` is the key the gateway sends to the
+OpenAI-compatible upstreams registered for them; no worker chooses it).
 
 Example::
 

@@ -1,4 +1,5 @@
-"""HTTP plumbing shared by the hosted-API adapters: clients, timeouts, SSE and error mapping.
+"""HTTP plumbing shared by the hosted-API adapters: clients, timeouts and SSE (the error
+mapping, re-exported here, lives in ``upstream_errors``).
 
 Upstream calls go through aiohttp (``UpstreamClient``): its C HTTP parser and cheap pool
 keep the gateway's own cost per relayed request low, which is what a proxy is judged by.
@@ -22,10 +23,9 @@ which drops the upstream connection when the body was not fully read.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import re
-import time
+import socket
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
@@ -34,23 +34,14 @@ from typing import Any
 import aiohttp
 import orjson
 
-from arena.errors import (
-    ArenaError,
-    BadRequest,
-    ContextLengthExceeded,
-    PayloadTooLarge,
-    RateLimited,
-    UpstreamError,
-    UpstreamTimeout,
-)
+from arena.errors import ArenaError, UpstreamError, UpstreamTimeout
 from arena.providers.sse import EventDecoder, ServerSentEvent
-
-# Phrases the engines and hosted APIs use when a prompt does not fit the context window.
-_CONTEXT_PATTERNS = re.compile(
-    r"context[_ ]length|context window|maximum context|prompt is too long|too many tokens|"
-    r"input token count .* exceeds|exceeds the maximum number of tokens|"
-    r"must be <= \d+|input is too long|longer than the model",
-    re.IGNORECASE,
+from arena.providers.upstream_errors import (  # noqa: F401  (re-exported)
+    error_for_status,
+    error_message_from_body,
+    is_context_length_message,
+    parse_retry_after,
+    sanitize_upstream_text,
 )
 
 
@@ -97,7 +88,9 @@ class UpstreamClient:
 
     The session is opened on first use, inside the running event loop. ``shared=True``
     makes ``aclose`` a no-op, for one client that many providers use (the gateway's);
-    its owner calls ``close``. The counters feed tests and metrics.
+    its owner calls ``close``. ``socket_factory`` creates each connection's socket from
+    the exact address about to be dialled, so it can refuse addresses (raise ``OSError``)
+    whatever a host name resolves to at that moment. The counters feed tests and metrics.
     """
 
     def __init__(
@@ -107,8 +100,10 @@ class UpstreamClient:
         max_connections: int = 200,
         keepalive_s: float = 30.0,
         shared: bool = False,
+        socket_factory: Callable[[tuple[Any, ...]], socket.socket] | None = None,
     ) -> None:
         self.connect_timeout_s = connect_timeout_s
+        self.socket_factory = socket_factory
         self.max_connections = max_connections
         self.keepalive_s = keepalive_s
         self.shared = shared
@@ -127,7 +122,9 @@ class UpstreamClient:
             trace.on_connection_create_end.append(self._connection_opened)
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
-                    limit=self.max_connections, keepalive_timeout=self.keepalive_s
+                    limit=self.max_connections,
+                    keepalive_timeout=self.keepalive_s,
+                    socket_factory=self.socket_factory,
                 ),
                 timeout=aiohttp.ClientTimeout(
                     total=None, sock_connect=self.connect_timeout_s, connect=None
@@ -157,85 +154,6 @@ class UpstreamClient:
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-
-def parse_retry_after(headers: Mapping[str, str], default: float = 1.0) -> float:
-    """Seconds from ``retry-after-ms`` / ``Retry-After`` (seconds or an HTTP date)."""
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return default
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return default
-    return max(0.0, when.timestamp() - time.time())
-
-
-def is_context_length_message(message: str) -> bool:
-    return bool(_CONTEXT_PATTERNS.search(message))
-
-
-def error_for_status(
-    status: int,
-    message: str,
-    *,
-    label: str,
-    headers: Mapping[str, str] | None = None,
-    context_length: bool | None = None,
-    credential_problem: bool = False,
-) -> ArenaError:
-    """Map an upstream HTTP error to our typed error.
-
-    The client's own mistakes (400, 413, 422) keep the upstream's words; problems with our
-    credentials or configuration (401, 403, 404) are ours, so they are upstream errors (502).
-    """
-    if credential_problem or status in (401, 403):
-        return UpstreamError(f"{label} refused our credentials or account ({status}): {message}")
-    if status == 429:
-        retry = parse_retry_after(headers or {})
-        return RateLimited(f"{label} is rate limiting us: {message}", retry_after_s=retry)
-    if status == 413:
-        return PayloadTooLarge(message)
-    if status == 408:
-        return UpstreamTimeout(f"{label} timed out ({status}): {message}")
-    if status == 404:
-        return UpstreamError(f"{label} answered 404 (check upstream_model/base_url): {message}")
-    if 400 <= status < 500:
-        too_long = (
-            context_length if context_length is not None else is_context_length_message(message)
-        )
-        return ContextLengthExceeded(message) if too_long else BadRequest(message)
-    return UpstreamError(f"{label} failed with HTTP {status}: {message}")
-
-
-def error_message_from_body(raw: bytes) -> tuple[str, dict[str, Any]]:
-    """The human message in an error body of any of the common shapes, and the parsed body."""
-    try:
-        doc = json.loads(raw)
-    except ValueError:
-        text = raw.decode("utf-8", "replace").strip()
-        return (text[:500] or "no error message"), {}
-    if isinstance(doc, list) and doc and isinstance(doc[0], dict):
-        doc = doc[0]  # Gemini's array-shaped stream errors
-    if not isinstance(doc, dict):
-        return str(doc)[:500], {}
-    err = doc.get("error", doc)
-    if isinstance(err, str):
-        return err, doc
-    if isinstance(err, dict):
-        message = err.get("message") or err.get("msg") or doc.get("message") or doc.get("detail")
-        return str(message or json.dumps(err)[:500]), doc
-    return str(doc.get("message") or doc.get("detail") or doc)[:500], doc
 
 
 class Deadline:
@@ -305,7 +223,10 @@ async def open_response(
     except TimeoutError:
         raise UpstreamTimeout(f"{label}: {deadline.describe(what)}") from None
     except aiohttp.ClientError as e:
-        raise UpstreamError(f"{label}: cannot reach upstream ({type(e).__name__}: {e})") from None
+        reason = sanitize_upstream_text(str(e), limit=120)
+        raise UpstreamError(
+            f"{label}: cannot reach upstream ({type(e).__name__}: {reason})"
+        ) from None
     client.responses_open += 1
     try:
         if response.status >= 400:
@@ -362,7 +283,8 @@ async def iter_event_batches(
     limit between events after that."""
     content_type = response.headers.get("content-type", "").partition(";")[0]
     if "text/event-stream" not in content_type:
-        raise UpstreamError(f"{label}: expected an event stream, got content type {content_type!r}")
+        shown = sanitize_upstream_text(content_type, limit=60)
+        raise UpstreamError(f"{label}: expected an event stream, got content type {shown!r}")
     decoder = EventDecoder()
     content = response.content
     while True:
@@ -373,7 +295,10 @@ async def iter_event_batches(
         except TimeoutError:
             raise UpstreamTimeout(f"{label}: {deadline.describe(what)}") from None
         except (aiohttp.ClientError, OSError) as e:
-            raise UpstreamError(f"{label}: the stream broke ({type(e).__name__}: {e})") from None
+            reason = sanitize_upstream_text(str(e), limit=120)
+            raise UpstreamError(
+                f"{label}: the stream broke ({type(e).__name__}: {reason})"
+            ) from None
         if not chunk:
             return  # the end of the body
         events = decoder.feed(chunk)
@@ -407,7 +332,8 @@ def loads_event(data: str, *, label: str) -> Any:
     try:
         return json.loads(data)
     except ValueError:
-        raise UpstreamError(f"{label}: malformed event data: {data[:200]!r}") from None
+        shown = sanitize_upstream_text(data, limit=80)
+        raise UpstreamError(f"{label}: malformed event data: {shown!r}") from None
 
 
 def base_url_with_version(base_url: str, version: str) -> str:

@@ -129,6 +129,7 @@ class BattleInfo:
     updated_at: datetime
     conversation_a_id: str | None
     conversation_b_id: str | None
+    vision: bool = False
 
     @property
     def anony(self) -> bool:
@@ -214,6 +215,7 @@ def _battle_info_from(
         updated_at=row["updated_at"],
         conversation_a_id=conversation_ids.get("a"),
         conversation_b_id=conversation_ids.get("b"),
+        vision=bool(row["vision"]),
     )
 
 
@@ -312,10 +314,12 @@ def create_battle(
     params: dict[str, Any] | None = None,
     status: str = "open",
     now: datetime | None = None,
+    vision: bool = False,
 ) -> BattleInfo:
     """A battle (or a direct chat: ``mode="direct"``, no ``model_b``) with an empty
     conversation per side. ``left_model``/``right_model`` record the order shown (default:
-    ``model_a`` left); ``params`` are the generation parameters of both sides."""
+    ``model_a`` left); ``params`` are the generation parameters of both sides; ``vision``
+    declares a chat with images."""
     if mode not in BATTLE_MODES:
         raise BadRequest(f"mode must be one of {BATTLE_MODES}, got {mode!r}", param="mode")
     if not model_a:
@@ -346,6 +350,7 @@ def create_battle(
         "moderation_reason": None,
         "status": status,
         "turn_count": 0,
+        "vision": vision,
         "created_at": now,
         "updated_at": now,
     }

@@ -9,7 +9,9 @@ battle). Fields follow the public layout: ``model_a``, ``model_b``, ``winner`` (
 IP hash, else a hash of the session id — never the session id, which is the visitor's cookie.
 
 Conversations hold, per turn, the user message and the *newest* answer (older answers were
-regenerated). Token counts are the upstream usage where it was recorded, else
+regenerated). A battle where one of those answers failed (or never came) is no clean battle
+and is left out: the web arena refuses such a vote, and a row stored before it did must not
+reach the ratings either. Token counts are the upstream usage where it was recorded, else
 ``arena.pipeline.markdown_stats.approx_token_count``.
 """
 
@@ -54,6 +56,15 @@ def _turns(messages: list[Message]) -> list[tuple[Message, list[Message], Messag
             user, system, _ = turns[-1]
             turns[-1] = (user, system, message)
     return turns
+
+
+def _answer_failed(battle: Battle) -> bool:
+    """Did a shown answer of this battle (the newest of its turn, on any side) fail?"""
+    for conversation in battle.conversations:
+        for _user, _system, answer in _turns(list(conversation.messages)):
+            if answer is None or answer.error is not None:
+                return True
+    return False
 
 
 def _side(conversation: Conversation | None, tokens: Callable[[str], int]) -> dict[str, Any]:
@@ -172,7 +183,7 @@ def iter_clean_battles(
             query = query.where(Battle.leaked.is_(False))
         with db.session(read_only=True) as session:
             pairs = session.execute(query).all()
-            rows = [_row(battle, vote) for vote, battle in pairs]
+            rows = [_row(battle, vote) for vote, battle in pairs if not _answer_failed(battle)]
         yield from rows
         if len(pairs) < _BATCH:
             return

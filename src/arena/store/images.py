@@ -1,8 +1,12 @@
 """Image files under the data dir, named by content hash, with their database record.
 
-Bytes are checked with Pillow (a real decode, not a file-extension guess) before anything is
-written; files are written atomically so a crash never leaves a half-written image behind a
-committed record.
+Bytes are checked with Pillow (the header read for real, not a file-extension guess) before
+anything is written; files are written atomically so a crash never leaves a half-written image
+behind a committed record.
+
+An image id is the SHA-256 of its bytes, 64 lowercase hex digits, and nothing else is ever
+looked up or turned into a path (``check_image_id``); a path built from a stored record must
+still lie inside the images directory (``image_path``).
 """
 
 from __future__ import annotations
@@ -10,10 +14,11 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import tempfile
 from pathlib import Path
 
-from arena.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from arena.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 from arena.store.battles_repo import ImageInfo, get_image, save_image_record
 from arena.store.db import Database
 
@@ -21,7 +26,19 @@ IMAGE_DIR = "images"
 MIME_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
-DEFAULT_MAX_PIXELS = 40_000_000
+DEFAULT_MAX_PIXELS = 24_000_000
+IMAGE_ID_PATTERN = re.compile(r"[0-9a-f]{64}")
+
+
+def check_image_id(image_id: object) -> str:
+    """The id itself when it is a content hash; otherwise a 400 naming ``image_id``."""
+    if not isinstance(image_id, str) or not IMAGE_ID_PATTERN.fullmatch(image_id):
+        raise BadRequest(
+            "image_id must be an id returned by POST /api/images (64 hexadecimal digits).",
+            param="image_id",
+            code="invalid_image_id",
+        )
+    return image_id
 
 
 def content_hash(data: bytes) -> str:
@@ -32,7 +49,7 @@ def _inspect(data: bytes, max_pixels: int) -> tuple[str, int, int]:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=list(MIME_TYPES)) as image:
             fmt, (width, height) = image.format, image.size
             if width * height > max_pixels:
                 raise PayloadTooLarge(f"image has {width}x{height} pixels; limit {max_pixels}")
@@ -94,5 +111,11 @@ def store_image_bytes(
 
 
 def image_path(data_dir: Path, image: ImageInfo) -> Path:
-    """Where an image's bytes live."""
-    return Path(data_dir) / image.storage_path
+    """Where an image's bytes live: always inside ``data_dir/images``, or ``NotFound``."""
+    check_image_id(image.content_hash)
+    # Decided on the path's text alone (abspath does not touch the filesystem).
+    root = Path(os.path.abspath(Path(data_dir) / IMAGE_DIR))
+    path = Path(os.path.abspath(Path(data_dir) / image.storage_path))
+    if not path.is_relative_to(root):
+        raise NotFound("The image's file is not in the image store.", param="image_id")
+    return path

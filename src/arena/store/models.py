@@ -199,6 +199,9 @@ class Battle(Base):
     moderation_reason: Mapped[str | None] = mapped_column(SafeText)
     status: Mapped[str] = mapped_column(SafeString(32), default="open")
     turn_count: Mapped[int] = mapped_column(default=0)
+    # Declared when the battle started: a vision chat (models drawn among vision models).
+    # An anonymous battle takes images only when it is set, whatever models were drawn.
+    vision: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

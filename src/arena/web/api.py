@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
@@ -12,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from arena.errors import BadRequest, NotFound, UnsupportedMediaType
+from arena.json_body import loads_json
 from arena.web.routing import WEB_SESSION_KEY, ValidationFailed
 from arena.web.schemas import (
     SSE_RESPONSE,
@@ -70,6 +70,19 @@ _IMAGE_BODY = {
 }
 
 
+def _stream_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """``error_responses`` for a route whose success is an event stream: FastAPI files a
+    response ``model`` under the route's own media type, but errors are JSON."""
+    ref = {"$ref": "#/components/schemas/ErrorResponse"}  # listed by the other routes
+    return {
+        code: {
+            "description": entry["description"],
+            "content": {"application/json": {"schema": ref}},
+        }
+        for code, entry in error_responses(*codes).items()
+    }
+
+
 def _session(request: Request) -> WebSession:
     return request.scope[WEB_SESSION_KEY]
 
@@ -78,11 +91,28 @@ def _content_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-async def _form_image(ctx: WebContext, upload: Any) -> str | None:
+async def _hit_upload(ctx: WebContext, request: Request) -> None:
+    """Count an image upload against the session's and the address's upload rates."""
+    await ctx.service.rate_limiter.hit_upload(
+        session_id=_session(request).id, ip_hash=ctx.ip_hash(request)
+    )
+
+
+def _message(doc: Any) -> SendMessage:
+    try:
+        return SendMessage.model_validate(doc)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "body"
+        raise ValidationFailed(f"Invalid request: {loc}: {first['msg']}.", param=loc) from None
+
+
+async def _form_image(ctx: WebContext, request: Request, upload: Any) -> str | None:
     if upload is None or upload == "":
         return None
     if not isinstance(upload, UploadFile):
         raise BadRequest("'image' must be a file upload.", param="image")
+    await _hit_upload(ctx, request)
     data = await upload.read(ctx.service.image_limits.max_bytes + 1)
     prepared = await ctx.service.save_image(data)
     return prepared.content_hash
@@ -96,29 +126,20 @@ async def _read_message(ctx: WebContext, request: Request) -> tuple[str, str | N
             text = form.get("text")
             if not isinstance(text, str):
                 raise BadRequest("The form needs a 'text' field.", param="text")
-            image_id = await _form_image(ctx, form.get("image"))
             given = form.get("image_id")
-            if image_id is None and isinstance(given, str) and given:
-                image_id = SendMessage(text=text, image_id=given).image_id
-        return text, image_id
+            if given is not None and not isinstance(given, str):
+                raise BadRequest("'image_id' must be a text field.", param="image_id")
+            # The same checks as a JSON body, before any upload is read or stored.
+            message = _message({"text": text, "image_id": given or None})
+            image_id = await _form_image(ctx, request, form.get("image"))
+        return message.text, image_id or message.image_id
     if kind not in ("application/json", ""):
         raise UnsupportedMediaType(
             "Send the message as application/json or multipart/form-data.",
             code="unsupported_media_type",
         )
-    body = await request.body()
-    try:
-        doc = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BadRequest(
-            f"The request body is not valid JSON: {e}.", code="malformed_json"
-        ) from None
-    try:
-        message = SendMessage.model_validate(doc)
-    except ValidationError as e:
-        first = e.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "body"
-        raise ValidationFailed(f"Invalid request: {loc}: {first['msg']}.", param=loc) from None
+    # orjson, with the nesting bounded: a deeply nested body is a 400, not a RecursionError.
+    message = _message(loads_json(await request.body()))
     return message.text, message.image_id
 
 
@@ -223,7 +244,7 @@ def api_router(ctx: WebContext) -> APIRouter:
         "/battles/{battle_id}/messages",
         response_class=EventStream,
         status_code=200,
-        responses={**SSE_RESPONSE, **error_responses(400, 403, 404, 409, 413, 415, 422, 429)},
+        responses={**SSE_RESPONSE, **_stream_errors(400, 403, 404, 409, 413, 415, 422, 429)},
         openapi_extra=_MESSAGE_BODY,
         summary="Send a message; both sides' answers stream back as server-sent events.",
     )
@@ -235,7 +256,7 @@ def api_router(ctx: WebContext) -> APIRouter:
         "/battles/{battle_id}/regenerate",
         response_class=EventStream,
         status_code=200,
-        responses={**SSE_RESPONSE, **error_responses(400, 403, 404, 409, 429)},
+        responses={**SSE_RESPONSE, **_stream_errors(400, 403, 404, 409, 429)},
         summary="Answer the last message again on every side (before the vote).",
     )
     async def regenerate(battle_id: str, request: Request) -> Response:
@@ -262,7 +283,7 @@ def api_router(ctx: WebContext) -> APIRouter:
         "/images",
         status_code=201,
         response_model=ImageUploaded,
-        responses=error_responses(400, 403, 413, 415, 422),
+        responses=error_responses(400, 403, 413, 415, 422, 429),
         openapi_extra=_IMAGE_BODY,
         summary="Upload an image (PNG, JPEG, WebP, GIF); returns its id for a message.",
     )
@@ -272,6 +293,7 @@ def api_router(ctx: WebContext) -> APIRouter:
                 "Upload images as multipart/form-data with an 'image' file field.",
                 code="unsupported_media_type",
             )
+        await _hit_upload(ctx, request)  # before the body is read
         async with request.form(max_files=1, max_fields=5) as form:
             upload = form.get("image")
             if not isinstance(upload, UploadFile):

@@ -144,6 +144,15 @@ def limits_from_settings(settings: Settings) -> ArenaLimits:
         requests_per_ip=settings.requests_per_ip,
         votes_per_session=settings.votes_per_session,
         votes_per_ip=settings.votes_per_ip,
+        uploads_per_session=settings.uploads_per_session,
+        uploads_per_ip=settings.uploads_per_ip,
+    )
+
+
+def image_limits_from_settings(settings: Settings) -> ImageLimits:
+    return ImageLimits(
+        max_pixels=settings.image_max_pixels,
+        max_concurrent_decodes=settings.image_decode_concurrency,
     )
 
 
@@ -196,8 +205,9 @@ def build_context(
         words = parse_word_list(settings.blocked_words_path.read_text(encoding="utf-8"))
         moderator = WordListModerator(words)
     secret = resolve_secret(settings)
-    sessions = SessionManager(secret, limits)
-    body_limit_images = (image_limits or ImageLimits()).max_bytes + UPLOAD_BODY_SLACK
+    sessions = SessionManager(secret, limits, secure_cookies=settings.secure_cookies)
+    image_limits = image_limits or image_limits_from_settings(settings)
+    body_limit_images = image_limits.max_bytes + UPLOAD_BODY_SLACK
     json_limit = limits.max_input_chars * 4 + JSON_BODY_SLACK
 
     def body_cap(route: APIRoute) -> int:
@@ -215,7 +225,7 @@ def build_context(
         ),
         moderator=moderator,
         data_dir=settings.data_dir,
-        image_limits=image_limits or ImageLimits(),
+        image_limits=image_limits,
         db_concurrency=settings.db_concurrency,
         sampler_config=SamplerConfig(
             mode=settings.pair_sampling,  # type: ignore[arg-type]
@@ -258,7 +268,7 @@ def live_leaderboard(ctx: WebContext) -> Any:
 
     from arena.leaderboard.build import refresh_artifacts
     from arena.leaderboard.compute import RatingSettings
-    from arena.leaderboard.refresher import ArtifactRefresher, child_process_executor
+    from arena.leaderboard.refresher import ArtifactRefresher
     from arena.store.battles_repo import count_votes
 
     db = ctx.service.db
@@ -271,7 +281,7 @@ def live_leaderboard(ctx: WebContext) -> Any:
     refresher = ArtifactRefresher(
         recompute,
         min_interval_s=ctx.settings.leaderboard_refresh_s,
-        executor_factory=child_process_executor,
+        in_child_process=True,
     )
     ctx.service.on_vote = refresher.request
     if count_votes(db) > 0:

@@ -13,6 +13,8 @@
 
 Every request looks for the newest artifact set on disk, so recomputed artifacts show up
 without a restart. Organization and license come from the model registry mapping given.
+The page carries the arena pages' security headers (``pages.secure_html``); the JSON API
+documents its answers, errors included, in the OpenAPI schema.
 """
 
 from __future__ import annotations
@@ -24,16 +26,83 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from arena.errors import ArenaError, NotFound
 from arena.leaderboard.artifacts import ArtifactSet, list_sets
 from arena.leaderboard.filters import category_label
 from arena.leaderboard.table import Leaderboard
+from arena.protocol import ErrorResponse
+from arena.web.pages import secure_html
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 ASSETS = {"leaderboard.js": "text/javascript", "leaderboard.css": "text/css"}
 ModelInfo = Mapping[str, tuple[str, str]]
+
+
+class LeaderboardRow(BaseModel):
+    rank: int
+    model: str
+    rating: float
+    ci_lower: float
+    ci_upper: float
+    num_battles: int
+    win_rate: float
+    organization: str
+    license: str
+
+
+class LeaderboardCategory(BaseModel):
+    name: str
+    label: str
+    style_control: list[bool]
+
+
+class LeaderboardFilters(BaseModel):
+    organization: str | None
+    license: str | None
+    min_votes: int
+
+
+class LeaderboardMeta(BaseModel):
+    counts: dict[str, Any]
+    method: dict[str, Any]
+    data_sha256: str | None = None
+    created: str | None = None
+    arena_version: str | None = None
+
+
+class LeaderboardData(BaseModel):
+    """``GET /api/leaderboard`` (documentation only: the route returns the dict as is)."""
+
+    snapshot: str
+    created: str
+    category: str
+    category_label: str
+    style_control: bool
+    categories: list[LeaderboardCategory]
+    organizations: list[str]
+    licenses: list[str]
+    filters: LeaderboardFilters
+    total_models: int
+    models: list[LeaderboardRow]
+    style_coefficients: dict[str, dict[str, float]]
+    meta: LeaderboardMeta
+
+
+API_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": LeaderboardData, "description": "The leaderboard, filters applied."},
+    400: {
+        "model": ErrorResponse,
+        "description": "A malformed query parameter (as served by `arena serve`).",
+    },
+    404: {
+        "model": ErrorResponse,
+        "description": "No leaderboard computed yet (code `no_leaderboard`), or none for "
+        "that category and style control.",
+    },
+}
 
 
 def default_templates() -> Jinja2Templates:
@@ -178,7 +247,7 @@ def leaderboard_router(
             min_votes=min_votes,
         )
 
-    @router.get("/api/leaderboard", name="leaderboard_api")
+    @router.get("/api/leaderboard", name="leaderboard_api", responses=API_RESPONSES)
     async def leaderboard_api(
         category: str | None = Query(None, max_length=200),
         style_control: bool = False,
@@ -194,7 +263,12 @@ def leaderboard_router(
             return _error(e)
         return JSONResponse(data, headers={"Cache-Control": "no-cache"})
 
-    @router.get("/leaderboard", name="leaderboard_page", response_class=HTMLResponse)
+    @router.get(
+        "/leaderboard",
+        name="leaderboard_page",
+        response_class=HTMLResponse,
+        include_in_schema=False,
+    )
     async def leaderboard_page(
         request: Request,
         category: str | None = Query(None, max_length=200),
@@ -220,16 +294,19 @@ def leaderboard_router(
             "asset_url": lambda name: str(request.url_for("leaderboard_asset", name=name).path),
             **(page_context(request) if page_context else {}),
         }
-        return templates.TemplateResponse(request, "leaderboard.html", context, status_code=status)
+        response = templates.TemplateResponse(
+            request, "leaderboard.html", context, status_code=status
+        )
+        return secure_html(response)
 
-    @router.get("/leaderboard/assets/{name}", name="leaderboard_asset")
+    @router.get("/leaderboard/assets/{name}", name="leaderboard_asset", include_in_schema=False)
     async def leaderboard_asset(name: str) -> Response:
         if name not in ASSETS:
             return _error(NotFound(f"no asset {name!r}"))
         return FileResponse(
             PACKAGE_DIR / "static" / name,
             media_type=ASSETS[name],
-            headers={"Cache-Control": "no-cache"},
+            headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
         )
 
     if refresh is not None:

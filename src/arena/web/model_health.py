@@ -1,10 +1,15 @@
 """Which arena models are in outage, so that the pair sampler gives them no battles.
 
 Every ``interval_s`` each provider's ``health()`` is probed (all at once, each within
-``timeout_s``; an exception or a timeout counts as unhealthy). An answer that fails because
-the backend is down or too slow (not a refusal of that one request) puts its model in outage
-at once, until the next probe round finds it healthy again. A local model that has not
+``timeout_s``; an exception or a timeout counts as unhealthy). A local model that has not
 loaded yet starts in outage; its probe loads it in the background.
+
+An answer in a *named* chat (side by side, direct) that fails because the backend is down or
+too slow (not a refusal of that one request) puts its model in outage at once, until the
+next probe round finds it healthy again. Failures in anonymous battles are never reported
+here: the outage set shows in ``/api/models`` and the side-by-side picker, so a change
+that followed a battle's failure would name the failed model before the vote. Their models
+go into outage only through the probes, whose schedule no battle moves.
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ class ModelHealth:
         self._task: asyncio.Task[None] | None = None
 
     def report_failure(self, model: str, kind: str | None) -> None:
-        """An answer of ``model`` failed; ``kind`` is the side error's kind."""
+        """An answer of ``model`` in a named chat failed; ``kind`` is the side error's kind.
+        Never call it for an anonymous battle (see the module docstring)."""
         if kind in OUTAGE_KINDS and model in self.providers and model not in self.down:
             log.warning("model %s is in outage after a failed answer (%s)", model, kind)
             self.down.add(model)

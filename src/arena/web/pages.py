@@ -27,6 +27,15 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
+
+
+def secure_html(response: Response) -> Response:
+    """Give an HTML page the site's security headers: the one place every page gets them
+    (arena pages here, the leaderboard page in ``leaderboard_page.py``)."""
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
 BATTLE_VOTES = [
     {"value": "a", "label": "A is better"},
     {"value": "b", "label": "B is better"},
@@ -78,7 +87,7 @@ def pages_router(ctx: WebContext) -> APIRouter:
             **extra,
         }
         response = templates.TemplateResponse(request, template, context)
-        response.headers.update(SECURITY_HEADERS)
+        secure_html(response)
         response.headers["Cache-Control"] = "no-store"
         ctx.sessions.set_cookies(response, session)
         return response

@@ -164,6 +164,7 @@ def rebuild_battle(
         vote_choice=vote_choice,
         voted_at=voted_at,
         updated_at=info.updated_at,
+        vision=info.vision,
     )
     return StoredBattle(
         battle=battle,

@@ -118,6 +118,11 @@ class BattleView(BaseModel):
     identity_leaked: bool
     notice: str | None = None
     vote: str | None = None
+    vision: bool = Field(
+        default=False,
+        description="Declared at creation: the chat takes images (an anonymous battle takes "
+        "them only then).",
+    )
     sides: list[dict[str, Any]]
     turns: list[dict[str, Any]]
 
@@ -138,15 +143,64 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {c: {"model": ErrorResponse, "description": text[c]} for c in codes}
 
 
+def _payload(event: str, required: list[str], **properties: Any) -> dict[str, Any]:
+    """The JSON ``data`` of one kind of event (``contentSchema``, applied when it is that
+    kind: validators such as Schemathesis check each event of a stream against it)."""
+    payload = {"type": "object", "required": required, "properties": properties}
+    data = {"contentMediaType": "application/json", "contentSchema": payload}
+    return {
+        "if": {"properties": {"event": {"const": event}}},
+        "then": {"properties": {"data": data}},
+    }
+
+
+_SIDE = {"enum": ["a", "b"]}
+_TEXT = {"type": "string"}
+_MAYBE_TEXT = {"type": ["string", "null"]}
+_FLAG = {"type": "boolean"}
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"enum": ["delta", "done", "error", "leak", "end"]},
+        "data": {"type": "string"},
+    },
+    "allOf": [
+        _payload("delta", ["side", "text"], side=_SIDE, text=_TEXT),
+        _payload("done", ["side", "html"], side=_SIDE, html=_TEXT, finish_reason=_MAYBE_TEXT),
+        _payload(
+            "error",
+            ["side", "message"],
+            side={"enum": ["a", "b", None]},
+            message=_TEXT,
+            kind=_MAYBE_TEXT,
+        ),
+        _payload("leak", ["side", "message"], side=_SIDE, message=_TEXT),
+        _payload(
+            "end",
+            ["state", "can_vote", "can_regenerate", "turns_left"],
+            battle_id=_TEXT,
+            state=_TEXT,
+            can_vote=_FLAG,
+            can_regenerate=_FLAG,
+            can_continue=_FLAG,
+            turns_left={"type": "integer", "minimum": 0},
+            identity_leaked=_FLAG,
+            message=_MAYBE_TEXT,
+        ),
+    ],
+}
 SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
         "description": (
             "A text/event-stream. Events: `delta` {side, text} (raw text as it streams), "
             "`done` {side, html, finish_reason} (the final answer rendered from markdown and "
-            "sanitized), `error` {side, message, kind} (one side failed; the message never "
-            "names the model), `leak` {side, message} (an answer revealed its model: the "
-            "vote will not count), `end` {state, can_vote, can_regenerate, turns_left}."
+            "sanitized; finish_reason is null in an anonymous battle), `error` {side, "
+            "message, kind} (one side failed; the message never names the model, and in an "
+            "anonymous battle every failure reads alike, kind `failed`), `leak` {side, "
+            "message} (an answer names a model: the vote will not count), `end` {state, "
+            "can_vote, can_regenerate, turns_left}."
         ),
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {"text/event-stream": {"schema": SSE_EVENT}},
     }
 }

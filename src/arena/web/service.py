@@ -4,6 +4,18 @@ Rules come from ``arena.battles`` (state machine, sampler, limits, moderation, i
 leaks); rows go through ``arena.store.battles_repo`` (synchronous, so it runs in worker
 threads). Nothing here sends a model name to a client before the vote: SSE payloads are
 built from side labels, rendered answer text and the state machine's public view.
+
+Beyond names, nothing a client of an anonymous battle can observe before the vote depends
+on which models were drawn, other than the models' own answers (their words, their pace,
+whether they failed):
+
+- a failed side reads the same whatever failed and how (``streaming.anonymous_error``),
+  and it changes no availability state: outages come from the background probes alone,
+  on their own schedule, so ``/api/models`` and the sampler never move because of a
+  battle (named chats, which show their models anyway, still report failures at once);
+- a model whose provider is gone fails like any other side instead of refusing the turn;
+- images are taken or refused by the battle's declared kind, never by the drawn models;
+- the frames that announce answers say nothing more than the answers (``turn_frames``).
 """
 
 from __future__ import annotations
@@ -21,6 +33,7 @@ import anyio
 import numpy as np
 
 from arena.battles.battle import (
+    FAILED_BATTLE_NOTICE,
     Battle,
     BattleMode,
     BattleState,
@@ -48,16 +61,19 @@ from arena.web import images as image_files
 from arena.web.markdown import render_markdown
 from arena.web.model_health import ModelHealth
 from arena.web.records import StoredBattle, encode_leaks, in_one_transaction, rebuild_battle
-from arena.web.streaming import SideOutcome, StreamLimits, sse, stream_sides
+from arena.web.streaming import SideOutcome, StreamLimits, stream_sides
+from arena.web.turn_frames import (
+    answer_frames,
+    delta_frame,
+    end_frame,
+    failure_frame,
+    turn_failed_frame,
+)
 from arena.web.write_queue import MESSAGE, VOTE, PriorityGate
 
 log = logging.getLogger("arena.web")
 T = TypeVar("T")
 
-LEAK_EVENT_MESSAGE = (
-    "Model {label}'s answer reveals which model it is. You can still vote, but the vote will "
-    "be stored as flagged and will not count toward the leaderboard."
-)
 CHOICE_TO_STORE = {
     VoteChoice.A_BETTER: "a",
     VoteChoice.B_BETTER: "b",
@@ -127,12 +143,15 @@ class ArenaService:
     _in_flight: dict[str, float] = field(default_factory=dict)
     _write_gate: PriorityGate = field(init=False)
     _read_gate: PriorityGate = field(init=False)
+    # Uploads decode in threads, a few at a time (see web.images).
+    _images: image_files.ImagePreparer = field(init=False)
 
     def __post_init__(self) -> None:
         self.specs = tuple(self.specs)
         self._by_name = {s.name: s for s in self.specs}
         self.sampler = PairSampler(self.specs, self.sampler_config)
         self.leak_detector = IdentityLeakDetector.from_specs(self.specs)
+        self._images = image_files.ImagePreparer(self.image_limits)
         if self.db.is_sqlite:
             # One writer at a time. WAL readers never block each other, but each one holds
             # a thread that fights the event loop for the GIL: a few at a time. A vote
@@ -255,6 +274,7 @@ class ArenaService:
                 model_a=chosen[0],
                 model_b=chosen[1] if len(chosen) > 1 else None,
                 session_id=session_id,
+                vision=vision,
             )
         except NotFound:  # the session row is gone (expired and cleaned up, or a new db)
             raise BadRequest(
@@ -267,6 +287,7 @@ class ArenaService:
             now=info.created_at,
             battle_id=info.id,
             max_turns=self.limits.max_turns,
+            vision=vision,
         )
 
     def _in_flight_now(self, battle_id: str) -> bool:
@@ -389,14 +410,11 @@ class ArenaService:
             check_input(prompt, self.limits)
             check_turns(len(battle.turns), self.limits)
             if image_id is not None:
-                if not all(self.is_vision(m) for m in battle.models):
-                    what = "this battle's models" if not battle.revealed else "the chosen model(s)"
-                    raise BadRequest(
-                        f"Images need vision models and {what} cannot see images. "
-                        "Start a new round with the image attached.",
-                        param="image_id",
-                        code="vision_not_supported",
-                    )
+                # Anonymous: the declared kind decides; is_vision is only asked of named chats.
+                battle.check_images(
+                    models_see_images=not battle.anonymous
+                    and all(self.is_vision(m) for m in battle.models)
+                )
                 image_ids = (image_id,)
             new = battle.start_turn(prompt, now=now, image_ids=image_ids)
             if self.moderator is not None:
@@ -410,7 +428,9 @@ class ArenaService:
                         moderation_reason=",".join(result.categories) or "flagged",
                     )
                 raise_if_flagged(result)
-        if any(m not in self.providers for m in battle.models):
+        # An anonymous battle's lost model fails as a side instead (see run_turn): refusing
+        # the turn would tell this battle apart from the battles of models still served.
+        if not battle.anonymous and any(m not in self.providers for m in battle.models):
             raise NoHealthyWorker(
                 "This chat's models are no longer being served; start a new round.",
                 code="models_unavailable",
@@ -482,34 +502,17 @@ class ArenaService:
         if kind == "error":
             raw = outcome.raw_error or outcome.error
             answers[side] = (outcome, raw)
-            if self.health is not None:
+            if self.health is not None and not battle.anonymous:
+                # Only named chats: an outage that began with a battle's failure would show
+                # in /api/models while that battle is still open (see the module docstring).
                 self.health.report_failure(battle.model_for(side), outcome.error_kind)
-            frames.append(
-                sse("error", {"side": side, "message": outcome.error, "kind": outcome.error_kind})
-            )
+            frames.append(failure_frame(outcome))
             return battle.record_answer(side, outcome.text, now=now, finish_reason=None, error=raw)
         answers[side] = (outcome, None)
-        battle = battle.record_answer(
-            side, outcome.text, now=now, finish_reason=outcome.finish_reason
+        battle, announced = answer_frames(
+            battle, outcome, leak_detector=self.leak_detector, now=now
         )
-        frames.append(
-            sse(
-                "done",
-                {
-                    "side": side,
-                    "html": render_markdown(outcome.text),
-                    "finish_reason": outcome.finish_reason,
-                },
-            )
-        )
-        if battle.anonymous:
-            leak = self.leak_detector.check_answer(
-                outcome.text, side_model=battle.model_for(side), battle_models=battle.models
-            )
-            if leak is not None:
-                battle = battle.flag_identity_leak(side, leak.term, now=now)
-                message = LEAK_EVENT_MESSAGE.format(label=side.upper())
-                frames.append(sse("leak", {"side": side, "message": message}))
+        frames.extend(announced)
         return battle
 
     async def run_turn(self, plan: TurnPlan) -> AsyncIterator[bytes]:
@@ -529,14 +532,16 @@ class ArenaService:
                 await self._persist_user_turn(plan)
                 user_recorded = True
             jobs = {
-                side: (label(battle, side), self.providers[battle.model_for(side)], request)
+                side: (label(battle, side), self.providers.get(battle.model_for(side)), request)
                 for side, request in plan.requests.items()
             }
-            async for batch in stream_sides(jobs, self.stream_limits):
+            async for batch in stream_sides(
+                jobs, self.stream_limits, uniform_errors=battle.anonymous
+            ):
                 frames: list[bytes] = []  # what arrived together goes out in one write
                 for event in batch:
                     if event.kind == "delta":
-                        frames.append(sse("delta", {"side": event.side, "text": event.text}))
+                        frames.append(delta_frame(event.side, event.text))
                         continue
                     outcome = event.outcome
                     assert outcome is not None
@@ -545,18 +550,11 @@ class ArenaService:
                 yield b"".join(frames)
             await self._persist_answers(plan, answers, battle)
             stored = True
-            yield self._end_event(battle)
+            yield end_frame(battle)
         except Exception:  # the stream has begun: say so in-band, never with a name
             log.exception("arena turn failed after streaming began (battle %s)", battle_id)
-            yield sse(
-                "error",
-                {
-                    "side": None,
-                    "message": "The server could not finish this turn. Try regenerating.",
-                    "kind": "internal",
-                },
-            )
-            yield self._end_event(battle, can_vote=False)
+            yield turn_failed_frame()
+            yield end_frame(battle, can_vote=False)
         finally:
             if not stored and user_recorded:
                 for side in battle.sides:
@@ -569,22 +567,6 @@ class ArenaService:
                     except Exception:  # the stream is gone; the log must say why
                         log.exception("could not record an interrupted turn")
             self.release(battle_id)
-
-    def _end_event(self, battle: Battle, *, can_vote: bool | None = None) -> bytes:
-        view = battle.public_view()
-        return sse(
-            "end",
-            {
-                "battle_id": battle.battle_id,
-                "state": view["state"],
-                "can_vote": view["can_vote"] if can_vote is None else can_vote,
-                "can_regenerate": view["can_regenerate"],
-                "can_continue": view["can_continue"],
-                "turns_left": view["turns_left"],
-                "identity_leaked": view["identity_leaked"],
-                "message": view["notice"],
-            },
-        )
 
     def release(self, battle_id: str) -> None:
         """The turn of this battle is over (or never started streaming)."""
@@ -612,6 +594,8 @@ class ArenaService:
                         "Rate an answer after the model has finished it.",
                         code="vote_before_answer",
                     )
+                if battle.answer_failed:
+                    raise BadRequest(FAILED_BATTLE_NOTICE, code="answer_failed")
                 repo.record_vote(
                     tx,
                     battle_id,
@@ -666,7 +650,7 @@ class ArenaService:
     async def save_image(self, data: bytes) -> image_files.PreparedImage:
         """Check and shrink here (clear messages, size limits), then let the store write
         the bytes under the data dir by content hash and record them."""
-        prepared = await in_thread(image_files.prepare_image, data, self.image_limits)
+        prepared = await self._images.prepare(data)
         await self._write(
             store_images.store_image_bytes,
             self.db,

@@ -4,7 +4,9 @@ Each side runs in its own task that pulls deltas from its provider under a first
 an idle timeout; the tasks feed one queue, so the browser sees whichever side speaks first.
 A failing side never stops the other. Error text shown to users is written here from the
 error's kind and the side's label only — an upstream message may name the model, so it is
-logged, never sent.
+logged, never sent. In an anonymous battle even the kind is held back: every failure reads
+the same (``anonymous_error``), since how a model fails (a timeout, a refusal, a small
+context window, a provider that is gone) says something about which model it is.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ class SideOutcome:
     usage: TokenUsage | None = None
     error: str | None = None  # the public, name-free message
     raw_error: str | None = None  # for the database and logs only (may name the model)
-    error_kind: str | None = None
+    error_kind: str | None = None  # what really went wrong (server side only)
+    public_kind: str | None = None  # the kind the client is told
     started_at: float = 0.0
     first_token_at: float | None = None
     finished_at: float | None = None
@@ -88,19 +91,33 @@ def public_error(exc: BaseException, label: str) -> tuple[str, str]:
     return "internal", f"{label} failed while answering. Try regenerating."
 
 
+ANONYMOUS_FAILURE_KIND = "failed"
+
+
+def anonymous_error(label: str) -> tuple[str, str]:
+    """The one (kind, message) pair every failed side of an anonymous battle gets."""
+    return (
+        ANONYMOUS_FAILURE_KIND,
+        f"{label} could not answer. Regenerate the answers or start a new round.",
+    )
+
+
 async def _run_side(
     side: str,
     label: str,
-    provider: Provider,
+    provider: Provider | None,
     request: ChatCompletionRequest,
     limits: StreamLimits,
     queue: asyncio.Queue[SideEvent],
     outcome: SideOutcome,
+    uniform_errors: bool,
 ) -> None:
     outcome.started_at = time.time()
     iterator: AsyncIterator[Delta] | None = None
     deadline = time.monotonic() + limits.total_timeout_s
     try:
+        if provider is None:  # the registry lost this model since the battle began
+            raise NoHealthyWorker(f"no provider serves {request.model!r} any more")
         # Inside the try: some providers refuse a request before returning a stream.
         iterator = provider.stream_chat(request).__aiter__()
         while True:
@@ -126,8 +143,11 @@ async def _run_side(
         raise
     except Exception as exc:  # every failure becomes a side error, never a crash
         kind, message = public_error(exc, label)
+        public_kind = kind
+        if uniform_errors:
+            public_kind, message = anonymous_error(label)
         log.warning("arena stream side %s failed (%s): %r", side, kind, exc)
-        outcome.error, outcome.error_kind = message, kind
+        outcome.error, outcome.error_kind, outcome.public_kind = message, kind, public_kind
         outcome.raw_error = f"{type(exc).__name__}: {exc}"
         outcome.finished_at = time.time()
         await queue.put(SideEvent("error", side, outcome=outcome))
@@ -142,19 +162,25 @@ async def _run_side(
 
 
 async def stream_sides(
-    jobs: Mapping[str, tuple[str, Provider, ChatCompletionRequest]],
+    jobs: Mapping[str, tuple[str, Provider | None, ChatCompletionRequest]],
     limits: StreamLimits,
+    *,
+    uniform_errors: bool = False,
 ) -> AsyncIterator[list[SideEvent]]:
     """Run every side's request concurrently; yield their events as they arrive, each time
     all that are waiting (in order), so that the caller can send them in one write.
 
-    ``jobs`` maps a side ("a"/"b") to (public label, provider, request). Closing the
-    iterator (client gone) cancels the sides still running.
+    ``jobs`` maps a side ("a"/"b") to (public label, provider, request); a side without a
+    provider fails as ``unavailable``. Closing the
+    iterator (client gone) cancels the sides still running. ``uniform_errors`` (anonymous
+    battles): every failed side gets ``anonymous_error``'s kind and message.
     """
     queue: asyncio.Queue[SideEvent] = asyncio.Queue()
     tasks = [
         asyncio.create_task(
-            _run_side(side, label, provider, request, limits, queue, SideOutcome(side))
+            _run_side(
+                side, label, provider, request, limits, queue, SideOutcome(side), uniform_errors
+            )
         )
         for side, (label, provider, request) in jobs.items()
     ]

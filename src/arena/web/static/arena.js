@@ -27,6 +27,7 @@
   let busy = false;
   let voted = false;
   let answered = false;
+  let regenerable = false; // a turn with a failed answer takes no vote but a regenerate
 
   class ApiError extends Error {
     constructor(status, body) {
@@ -70,7 +71,7 @@
     sendBtn.disabled = value || voted;
     prompt.disabled = value || voted;
     imageInput.disabled = value || voted;
-    regenBtn.disabled = value || voted || !answered;
+    regenBtn.disabled = value || voted || !(answered || regenerable);
     root.setAttribute("aria-busy", value ? "true" : "false");
     updateVotes();
   }
@@ -144,6 +145,7 @@
       leak(d) { notice(d.message, "error"); },
       end(d) {
         answered = !!d.can_vote;
+        regenerable = !!d.can_regenerate;
         if (d.message) status.textContent = d.message;
       },
     };
@@ -299,6 +301,7 @@
     battle = null;
     voted = false;
     answered = false;
+    regenerable = false;
     for (const side of sides) logs[side].replaceChildren();
     document.querySelectorAll("[data-side-reveal]").forEach((el) => {
       el.hidden = true; el.textContent = "";

@@ -1,0 +1,86 @@
+"""What a client sees of a turn: the SSE frames that announce each side's finished or failed
+answer, an identity leak, and the turn's end.
+
+Before the vote, a frame of an anonymous battle depends on nothing but that side's own
+answer (its words, whether it failed): a failure reads the same for every model
+(``streaming.anonymous_error``), finish reasons wait for the vote (a model's token limit,
+or an upstream's own word for "stop", tells models apart), and identity leaks are looked
+for among the terms of every registry model, since a flag raised only for the drawn pair's
+terms would confirm that a model the answer names is in the battle.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from arena.battles.battle import Battle
+from arena.battles.identity_leak import IdentityLeakDetector
+from arena.web.markdown import render_markdown
+from arena.web.streaming import SideOutcome, sse
+
+LEAK_EVENT_MESSAGE = (
+    "Model {label}'s answer names a model, which may give the battle away. You can still "
+    "vote, but the vote will be stored as flagged and will not count toward the leaderboard."
+)
+TURN_FAILED_MESSAGE = "The server could not finish this turn. Try regenerating."
+
+
+def delta_frame(side: str, text: str) -> bytes:
+    return sse("delta", {"side": side, "text": text})
+
+
+def failure_frame(outcome: SideOutcome) -> bytes:
+    """A failed side: the public message and kind ``streaming`` chose for this battle."""
+    return sse(
+        "error", {"side": outcome.side, "message": outcome.error, "kind": outcome.public_kind}
+    )
+
+
+def turn_failed_frame() -> bytes:
+    """The server itself failed after the stream began (no side, no name)."""
+    return sse("error", {"side": None, "message": TURN_FAILED_MESSAGE, "kind": "internal"})
+
+
+def answer_frames(
+    battle: Battle, outcome: SideOutcome, *, leak_detector: IdentityLeakDetector, now: datetime
+) -> tuple[Battle, list[bytes]]:
+    """Record one side's finished answer; the battle after it and the frames announcing it
+    (``done``, then ``leak`` when an anonymous answer names a registry model)."""
+    side = outcome.side
+    battle = battle.record_answer(side, outcome.text, now=now, finish_reason=outcome.finish_reason)
+    done = {
+        "side": side,
+        "html": render_markdown(outcome.text),
+        "finish_reason": None if battle.anonymous else outcome.finish_reason,
+    }
+    frames = [sse("done", done)]
+    if battle.anonymous:
+        leak = leak_detector.check_answer(
+            outcome.text,
+            side_model=battle.model_for(side),
+            battle_models=battle.models,
+            scope="all",
+        )
+        if leak is not None:
+            battle = battle.flag_identity_leak(side, leak.term, now=now)
+            message = LEAK_EVENT_MESSAGE.format(label=side.upper())
+            frames.append(sse("leak", {"side": side, "message": message}))
+    return battle, frames
+
+
+def end_frame(battle: Battle, *, can_vote: bool | None = None) -> bytes:
+    """The turn is over: what the client may do next, from the battle's public view."""
+    view = battle.public_view()
+    return sse(
+        "end",
+        {
+            "battle_id": battle.battle_id,
+            "state": view["state"],
+            "can_vote": view["can_vote"] if can_vote is None else can_vote,
+            "can_regenerate": view["can_regenerate"],
+            "can_continue": view["can_continue"],
+            "turns_left": view["turns_left"],
+            "identity_leaked": view["identity_leaked"],
+            "message": view["notice"],
+        },
+    )

@@ -1,0 +1,121 @@
+"""Waiting on conditions and watching real processes, for tests that must pass on a busy machine.
+
+``wait_until`` polls a condition with a generous deadline (never a fixed sleep standing in
+for "long enough"). ``process_tree`` records a process and all its descendants, each by
+process id *and* start time (from ``/proc``, Linux), so ``still_running`` can tell whether
+any of them lives on after the parent was killed and they were handed to PID 1, without
+mistaking a reused process id for a survivor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+# A generous bound on "a process starts / stops / answers": a loaded two-core machine can be
+# tens of times slower than an idle one; a test waiting on a condition ends as soon as it holds.
+PROCESS_DEADLINE_S = 120.0
+
+PROC = Path("/proc")
+
+
+def wait_until(
+    condition: Callable[[], T],
+    *,
+    timeout_s: float = PROCESS_DEADLINE_S,
+    what: str = "the condition",
+    interval_s: float = 0.05,
+) -> T:
+    """Poll ``condition`` until it returns something truthy (returned), or fail after
+    ``timeout_s`` saying ``what`` never happened."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(interval_s)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stat(pid: int) -> tuple[int, int, str] | None:
+    """(parent pid, start time in clock ticks, state) of ``pid``, or None when it is gone."""
+    try:
+        raw = (PROC / str(pid) / "stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # The command name (field 2) is in parentheses and may hold spaces: split after it.
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return int(fields[1]), int(fields[19]), fields[0]
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time ``pid`` has used so far (all its threads; 0 when it is gone)."""
+    try:
+        raw = (PROC / str(pid) / "stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return 0.0
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct children of ``pid`` that are alive (zombies left out)."""
+    found = []
+    for entry in PROC.iterdir():
+        if entry.name.isdigit():
+            stat = _stat(int(entry.name))
+            if stat is not None and stat[0] == pid and stat[2] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def process_tree(pid: int) -> set[tuple[int, int]]:
+    """``pid`` and every descendant, as (pid, start time) pairs."""
+    tree, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        stat = _stat(current)
+        if stat is None:
+            continue
+        tree.add((current, stat[1]))
+        todo.extend(children_of(current))
+    return tree
+
+
+def still_running(tree: set[tuple[int, int]]) -> set[tuple[int, int]]:
+    """The members of ``tree`` still alive (same pid and start time, not a zombie)."""
+    alive = set()
+    for pid, started in tree:
+        stat = _stat(pid)
+        if stat is not None and stat[1] == started and stat[2] != "Z":
+            alive.add((pid, started))
+    return alive
+
+
+def command_line(pid: int) -> str:
+    try:
+        return (PROC / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""
+
+
+def kill_tree(tree: set[tuple[int, int]]) -> None:
+    """SIGKILL whatever of ``tree`` still runs (clean-up after a failed test)."""
+    for pid, _ in still_running(tree):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
