@@ -96,7 +96,7 @@ def _serve_on(app: Any, host: str) -> Iterator[str]:
         yield f"http://{host}:{server.servers[0].sockets[0].getsockname()[1]}"
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
+        thread.join(timeout=60)
 
 
 @contextlib.contextmanager
