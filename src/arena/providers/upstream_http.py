@@ -23,6 +23,7 @@ which drops the upstream connection when the body was not fully read.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import re
 import socket
@@ -193,6 +194,16 @@ class Deadline:
 ErrorMapper = Callable[[int, bytes, Mapping[str, str]], ArenaError]
 
 
+def _closed_before_answering(error: aiohttp.ClientError) -> bool:
+    """The connection was closed or reset before any response byte arrived."""
+    if isinstance(error, aiohttp.ServerDisconnectedError | ConnectionResetError):
+        return True
+    return isinstance(error, aiohttp.ClientOSError) and error.errno in (
+        errno.ECONNRESET,
+        errno.EPIPE,
+    )
+
+
 @asynccontextmanager
 async def open_response(
     client: UpstreamClient,
@@ -213,9 +224,20 @@ async def open_response(
     client.requests_sent += 1
     try:
         async with asyncio.timeout(wait):
-            response = await client.session.request(
-                request.method, request.url, data=body, headers=headers, allow_redirects=False
-            )
+            try:
+                response = await client.session.request(
+                    request.method, request.url, data=body, headers=headers, allow_redirects=False
+                )
+            except aiohttp.ClientError as e:
+                if not _closed_before_answering(e):
+                    raise
+                # The upstream closed a pooled keep-alive connection as the request went out
+                # (idle-connection close racing reuse): it never answered it, so one new
+                # connection is safe. A plain try, not a retry library: this is the hot path.
+                client.requests_sent += 1
+                response = await client.session.request(
+                    request.method, request.url, data=body, headers=headers, allow_redirects=False
+                )
     except aiohttp.ConnectionTimeoutError:
         raise UpstreamTimeout(
             f"{label}: could not connect within {deadline.timeouts.connect:g}s"
