@@ -21,7 +21,7 @@ from arena.providers.upstream_http import (
 
 ANSWER = (
     b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n"
-    b"connection: keep-alive\r\n\r\n{\"ok\":true}"
+    b'connection: keep-alive\r\n\r\n{"ok":true}'
 )
 TIMEOUTS = Timeouts(connect=30, first_token=60, idle=60, total=60)
 

@@ -57,7 +57,6 @@ def test_the_leaderboard_page_is_protected_before_any_leaderboard_exists(arena_s
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
-
 @pytest.mark.parametrize("secure", [False, True])
 def test_cookies_are_secure_when_the_operator_says_clients_use_https(arena_server, secure):
     arena = arena_server([ScriptedProvider("m-1")], settings={"secure_cookies": secure})
@@ -66,6 +65,7 @@ def test_cookies_are_secure_when_the_operator_says_clients_use_https(arena_serve
     for cookie in cookies:
         assert ("; secure" in cookie.lower()) is secure, cookie
         assert "samesite=lax" in cookie.lower(), cookie
+
 
 @pytest.mark.browser
 def test_another_site_cannot_frame_the_leaderboard(site):
