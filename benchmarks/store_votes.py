@@ -15,14 +15,15 @@ from pathlib import Path
 
 from sqlalchemy import event
 
-from arena.store import battles_repo as repo
 from arena.store.db import Database
 from arena.store.migrate import upgrade
 from arena.store.models import Base, Battle
+from arena.store.records import new_token
+from arena.store.votes import record_vote
 
 
 def _battles(db: Database, n: int) -> list[str]:
-    ids = [repo.new_token() for _ in range(n)]
+    ids = [new_token() for _ in range(n)]
     with db.session() as s:
         s.add_all(Battle(id=i, mode="battle", model_a="x", model_b="y") for i in ids)
     return ids
@@ -33,7 +34,7 @@ def _run(db: Database, ids: list[str], threads: int) -> float:
 
     def work(chunk: list[str]) -> None:
         for battle_id in chunk:
-            repo.record_vote(db, battle_id, "a", ip_hash="bench")
+            record_vote(db, battle_id, "a", ip_hash="bench")
 
     workers = [threading.Thread(target=work, args=(c,)) for c in chunks]
     start = time.perf_counter()

@@ -175,6 +175,7 @@ def create_server_app(
         pool=pool,
         secret=settings.worker_secret,
         configured_models=configured_model_names(registry, providers),
+        worker_models={spec.name for spec in registry.models if spec.provider == "workers"},
         allow_link_local=settings.worker_allow_link_local,
     )
 

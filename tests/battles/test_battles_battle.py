@@ -8,19 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from arena.battles.battle import (
-    ANSWER_FAILED_NOTICE,
-    FAILED_BATTLE_NOTICE,
-    LEAK_NOTICE,
-    TEXT_BATTLE_IMAGE_REFUSAL,
-    Battle,
-    BattleMode,
-    BattleState,
-    Feedback,
-    VoteChoice,
-    new_battle_id,
-    parse_vote,
-)
+from arena.battles.battle import TEXT_BATTLE_IMAGE_REFUSAL, Battle, new_battle_id
+from arena.battles.battle_types import BattleMode, BattleState, Feedback, VoteChoice, parse_vote
+from arena.battles.battle_views import ANSWER_FAILED_NOTICE, FAILED_BATTLE_NOTICE, LEAK_NOTICE
 from arena.errors import BadRequest, Conflict, Forbidden
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

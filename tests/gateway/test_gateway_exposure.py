@@ -160,3 +160,40 @@ def test_the_schema_twins_never_answer_a_request(gateway, stream):
     assert response.status_code == 200 and response.headers["x-arena-backend"]
     card = httpx.get(url + "/v1/models/standin")
     assert card.status_code == 200 and card.json()["id"] == "standin"
+
+
+@pytest.mark.browser
+def test_the_docs_page_works_offline_under_its_own_policy(gateway):
+    """The docs page once pulled Swagger UI from a CDN, unpinned, into the gateway's own
+    origin (where it could register workers in open mode). Now every file it loads comes
+    from the gateway, inline scripts are forbidden, and it still renders the operations."""
+    from playwright.sync_api import expect, sync_playwright
+
+    url, _, _ = gateway
+    page_response = httpx.get(url + "/docs")
+    policy = page_response.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert page_response.headers["x-frame-options"] == "DENY"
+    assert "cdn" not in page_response.text and "<script>" not in page_response.text
+    assert httpx.get(url + "/docs/assets/nothing-here.js").status_code == 404
+
+    requested: list[str] = []
+    violations: list[str] = []
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"]  # fmt: skip
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        try:
+            page = browser.new_page()
+            page.on("request", lambda r: requested.append(r.url))
+            page.on(
+                "console",
+                lambda m: violations.append(m.text) if "Content Security Policy" in m.text else 0,
+            )
+            page.goto(url + "/docs")
+            expect(page.locator(".opblock-summary-path", has_text="/v1/chat/completions").first)\
+                .to_be_visible(timeout=60_000)  # fmt: skip
+        finally:
+            browser.close()
+    assert requested and all(r.startswith(url) for r in requested), requested
+    assert not violations, violations

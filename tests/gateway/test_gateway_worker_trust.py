@@ -161,6 +161,14 @@ def test_a_worker_may_not_claim_a_configured_model(standin, make_settings):
             error = taken.json()["error"]
             assert error["param"] == "model_names" and "provider demo" in error["message"]
             assert "provider: workers" in error["message"]
+        # Names that only look like a configured or workers model would sit beside it in
+        # /v1/models and fool a reader: refused too.
+        for i, name in enumerate(
+            ("Demo-X", "DEMO-X", "demo-x.", "demo\u200b-x", "ｄｅｍｏ-x", "Pooled")
+        ):
+            twin = _post(url + REGISTER, json=_registration(name, api_root, worker_id=f"t{i}"))
+            assert twin.status_code == 409, (name, twin.text)
+            assert "only in case" in twin.json()["error"]["message"]
         # Models the registry gives to workers, and names nothing configures, are fine.
         for name in ("pooled", "free-name"):
             ok = _post(url + REGISTER, json=_registration(name, api_root))
@@ -355,6 +363,26 @@ def test_another_machine_registers_only_with_the_worker_secret(standin, make_set
 
 
 # ---------------------------------------------------------------- where a worker may be
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "::169.254.169.254",  # IPv4-compatible
+        "::ffff:0:a9fe:a9fe",  # IPv4-translated
+        "64:ff9b::a9fe:a9fe",  # NAT64, well-known prefix
+        "64:ff9b:1::a9fe:a9fe",  # NAT64, local-use prefix
+        "2002:a9fe:a9fe::1",  # 6to4
+        "::ffff:169.254.1.1",  # IPv4-mapped link-local
+    ],
+)
+def test_metadata_and_link_local_addresses_are_refused_in_every_ipv6_wrapping(address):
+    import ipaddress
+
+    from arena.gateway.worker_addresses import address_refusal
+
+    assert address_refusal(ipaddress.ip_address(address)) is not None
+    assert address_refusal(ipaddress.ip_address("::ffff:10.0.0.5")) is None  # private is fine
 
 
 @pytest.mark.parametrize(

@@ -172,9 +172,10 @@ def test_arena_hard_battles_as_real_input():
 
 
 def test_database_url_end_to_end(tmp_path, make_rows):
-    from arena.store import battles_repo as repo
+    from arena.store.battles import create_battle
     from arena.store.db import Database
     from arena.store.migrate import upgrade
+    from arena.store.votes import record_vote
 
     url = f"sqlite:///{tmp_path / 'arena.db'}"
     upgrade(url)
@@ -182,10 +183,10 @@ def test_database_url_end_to_end(tmp_path, make_rows):
     votes = {"model_a": "a", "model_b": "b", "tie": "tie", "tie (bothbad)": "bothbad"}
     try:
         for row in make_rows(60):
-            battle = repo.create_battle(
+            battle = create_battle(
                 db, mode="battle", model_a=row["model_a"], model_b=row["model_b"]
             )
-            repo.record_vote(db, battle.id, votes[row["winner"]])
+            record_vote(db, battle.id, votes[row["winner"]])
     finally:
         db.dispose()
     data = run_json(url, "--ci", "sandwich")

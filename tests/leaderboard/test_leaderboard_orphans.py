@@ -148,20 +148,23 @@ def test_a_child_ends_when_its_parent_is_killed(how):
 
 def _seed_votes(url: str, count: int = 40) -> None:
     """Votes already in the store, so the server recomputes the board as it starts."""
-    from arena.store import battles_repo as repo
+    from arena.store.battles import create_battle
+    from arena.store.conversations import add_message, battle_conversations
     from arena.store.db import Database
     from arena.store.migrate import upgrade
+    from arena.store.sessions import create_session
+    from arena.store.votes import record_vote
 
     upgrade(url)
     db = Database(url)
     models = ["seed-a", "seed-b", "seed-c", "seed-d"]
     t0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
     try:
-        session = repo.create_session(db, ttl_s=3600)
+        session = create_session(db, ttl_s=3600)
         for i in range(count):
             a, b = models[i % 4], models[(i + 1 + i // 4) % 4]
             b = models[(i + 2) % 4] if a == b else b
-            battle = repo.create_battle(
+            battle = create_battle(
                 db,
                 mode="battle",
                 model_a=a,
@@ -169,10 +172,10 @@ def _seed_votes(url: str, count: int = 40) -> None:
                 session_id=session.id,
                 now=t0 + timedelta(minutes=i),
             )
-            for conv in repo.battle_conversations(db, battle.id):
-                repo.add_message(db, conv.id, role="user", content=f"question {i}")
-                repo.add_message(db, conv.id, role="assistant", content="an answer")
-            repo.record_vote(
+            for conv in battle_conversations(db, battle.id):
+                add_message(db, conv.id, role="user", content=f"question {i}")
+                add_message(db, conv.id, role="assistant", content="an answer")
+            record_vote(
                 db,
                 battle.id,
                 ["a", "b", "tie"][i % 3],

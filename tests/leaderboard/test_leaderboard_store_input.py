@@ -15,17 +15,20 @@ VOTES = ["a", "b", "a", "tie", "a", "bothbad", "b", "a"]
 
 
 def populate(url: str) -> dict[str, int]:
-    from arena.store import battles_repo as repo
+    from arena.store.battles import create_battle, update_battle
+    from arena.store.conversations import add_message, battle_conversations
     from arena.store.db import Database
     from arena.store.migrate import upgrade
+    from arena.store.sessions import create_session
+    from arena.store.votes import record_vote
 
     upgrade(url)
     db = Database(url)
     try:
-        session = repo.create_session(db, ttl_s=3600)
+        session = create_session(db, ttl_s=3600)
         for i, vote in enumerate(VOTES):
             mode = "battle" if i != 2 else "side_by_side"
-            battle = repo.create_battle(
+            battle = create_battle(
                 db,
                 mode=mode,
                 model_a="strong" if i % 2 == 0 else "weak",
@@ -33,13 +36,13 @@ def populate(url: str) -> dict[str, int]:
                 session_id=session.id,
                 now=T0 + timedelta(minutes=i),
             )
-            conv_a, conv_b = repo.battle_conversations(db, battle.id)
+            conv_a, conv_b = battle_conversations(db, battle.id)
             for conv, answer in ((conv_a, "## Plan\n\n1. **one**\n2. two"), (conv_b, "ok")):
-                repo.add_message(db, conv.id, role="user", content=f"question {i}")
-                repo.add_message(db, conv.id, role="assistant", content=answer)
+                add_message(db, conv.id, role="user", content=f"question {i}")
+                add_message(db, conv.id, role="assistant", content=answer)
             if i == 4:
-                repo.update_battle(db, battle.id, leaked=True, leak_reason="said its name")
-            repo.record_vote(
+                update_battle(db, battle.id, leaked=True, leak_reason="said its name")
+            record_vote(
                 db,
                 battle.id,
                 vote,

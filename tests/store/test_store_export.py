@@ -14,8 +14,11 @@ from typer.testing import CliRunner
 
 from arena.cli import app
 from arena.pipeline.markdown_stats import approx_token_count, markdown_counts
-from arena.store import battles_repo as repo
+from arena.store.battles import create_battle, update_battle
+from arena.store.conversations import add_message
 from arena.store.export import clean_battles, export_battles
+from arena.store.sessions import create_session
+from arena.store.votes import record_vote
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 ANSWER_A1 = "# Title\n\nSome **bold** and __more__.\n\n- one\n- two\n"
@@ -42,38 +45,34 @@ COLUMNS = {
 
 
 def _two_model_battle(db, *, mode="battle", vote=None, leaked=False, ip_hash="iphash", at=T0):
-    b = repo.create_battle(db, mode=mode, model_a="alpha", model_b="beta", now=at)
+    b = create_battle(db, mode=mode, model_a="alpha", model_b="beta", now=at)
     for conv in (b.conversation_a_id, b.conversation_b_id):
-        repo.add_message(db, conv, role="user", content="Hello there")
-    repo.add_message(db, b.conversation_a_id, role="assistant", content="hi a")
-    repo.add_message(db, b.conversation_b_id, role="assistant", content="hi b")
+        add_message(db, conv, role="user", content="Hello there")
+    add_message(db, b.conversation_a_id, role="assistant", content="hi a")
+    add_message(db, b.conversation_b_id, role="assistant", content="hi b")
     if leaked:
-        repo.update_battle(db, b.id, leaked=True, leak_reason="named itself")
+        update_battle(db, b.id, leaked=True, leak_reason="named itself")
     if vote:
-        repo.record_vote(db, b.id, vote, ip_hash=ip_hash, now=at + timedelta(seconds=5))
+        record_vote(db, b.id, vote, ip_hash=ip_hash, now=at + timedelta(seconds=5))
     return b
 
 
 @pytest.fixture
 def filled(db):
     """A database with battles of every kind; returns the ids that matter."""
-    s = repo.create_session(db, ttl_s=3600)
-    rich = repo.create_battle(db, mode="battle", model_a="alpha", model_b="beta", session_id=s.id)
+    s = create_session(db, ttl_s=3600)
+    rich = create_battle(db, mode="battle", model_a="alpha", model_b="beta", session_id=s.id)
     a, b = rich.conversation_a_id, rich.conversation_b_id
     for conv in (a, b):
-        repo.add_message(db, conv, role="user", content="Explain lists please")
-    repo.add_message(
-        db, a, role="assistant", content=ANSWER_A1, prompt_tokens=7, completion_tokens=40
-    )
-    repo.add_message(db, b, role="assistant", content=ANSWER_B1)  # no usage recorded
+        add_message(db, conv, role="user", content="Explain lists please")
+    add_message(db, a, role="assistant", content=ANSWER_A1, prompt_tokens=7, completion_tokens=40)
+    add_message(db, b, role="assistant", content=ANSWER_B1)  # no usage recorded
     for conv in (a, b):
-        repo.add_message(db, conv, role="user", content="And numbered ones?")
-    repo.add_message(db, a, role="assistant", content=ANSWER_A2_OLD, completion_tokens=5)
-    repo.add_message(
-        db, a, role="assistant", content=ANSWER_A2, prompt_tokens=60, completion_tokens=20
-    )
-    repo.add_message(db, b, role="assistant", content=ANSWER_B2)
-    repo.record_vote(db, rich.id, "a", session_id=s.id, ip_hash=None, now=T0)
+        add_message(db, conv, role="user", content="And numbered ones?")
+    add_message(db, a, role="assistant", content=ANSWER_A2_OLD, completion_tokens=5)
+    add_message(db, a, role="assistant", content=ANSWER_A2, prompt_tokens=60, completion_tokens=20)
+    add_message(db, b, role="assistant", content=ANSWER_B2)
+    record_vote(db, rich.id, "a", session_id=s.id, ip_hash=None, now=T0)
 
     ids = {
         "rich": rich.id,
@@ -84,10 +83,10 @@ def filled(db):
         ).id,
         "unvoted": _two_model_battle(db).id,
     }
-    direct = repo.create_battle(db, mode="direct", model_a="alpha")
-    repo.add_message(db, direct.conversation_a_id, role="user", content="q")
-    answer = repo.add_message(db, direct.conversation_a_id, role="assistant", content="a")
-    repo.record_vote(db, direct.id, "upvote", message_id=answer.id)
+    direct = create_battle(db, mode="direct", model_a="alpha")
+    add_message(db, direct.conversation_a_id, role="user", content="q")
+    answer = add_message(db, direct.conversation_a_id, role="assistant", content="a")
+    record_vote(db, direct.id, "upvote", message_id=answer.id)
     ids["session"] = s.id
     return ids
 

@@ -13,9 +13,10 @@ from collections import Counter
 from sqlalchemy import select
 
 from arena.errors import Conflict
-from arena.store import battles_repo as repo
 from arena.store.db import Database
 from arena.store.models import Battle, Vote
+from arena.store.records import new_token
+from arena.store.votes import count_votes, record_vote
 
 THREADS = 8
 VOTES_PER_THREAD = 50
@@ -24,7 +25,7 @@ CONTESTED = 10
 
 def _bulk_battles(db: Database, n: int) -> list[str]:
     """Battles inserted in one transaction (setup speed; votes still go through the repo)."""
-    ids = [repo.new_token() for _ in range(n)]
+    ids = [new_token() for _ in range(n)]
     with db.session() as s:
         s.add_all(Battle(id=b, mode="battle", model_a="x", model_b="y") for b in ids)
     return ids
@@ -46,13 +47,13 @@ def test_concurrent_votes_and_racing_double_votes(db) -> None:
                     target = contested[i // 5]
                     barrier.wait()
                     try:
-                        repo.record_vote(db, target, "ab"[index % 2], ip_hash=f"t{index}")
+                        record_vote(db, target, "ab"[index % 2], ip_hash=f"t{index}")
                         with lock:
                             wins[target] += 1
                     except Conflict:
                         with lock:
                             conflicts[target] += 1
-                repo.record_vote(db, battle_id, ("a", "b", "tie", "bothbad")[i % 4])
+                record_vote(db, battle_id, ("a", "b", "tie", "bothbad")[i % 4])
         except BaseException as e:
             errors.append(e)
             barrier.abort()
@@ -71,12 +72,12 @@ def test_concurrent_votes_and_racing_double_votes(db) -> None:
     expected = {b for ids in own for b in ids} | set(contested)
     assert set(stored) == expected
     assert set(stored.values()) == {1}
-    assert repo.count_votes(db) == THREADS * VOTES_PER_THREAD + CONTESTED
+    assert count_votes(db) == THREADS * VOTES_PER_THREAD + CONTESTED
 
 
 WRITER = """
 import sys
-from arena.store.battles_repo import record_vote
+from arena.store.votes import record_vote
 from arena.store.db import Database
 
 db = Database(sys.argv[1])
@@ -129,6 +130,6 @@ def test_acknowledged_votes_survive_sigkill(db) -> None:
         assert set(stored.values()) == {1}
         assert len(acknowledged) <= len(stored) < len(battle_ids)
         assert set(stored) == set(battle_ids[: len(stored)])
-        repo.record_vote(reopened, battle_ids[-1], "b")  # the database is still usable
+        record_vote(reopened, battle_ids[-1], "b")  # the database is still usable
     finally:
         reopened.dispose()

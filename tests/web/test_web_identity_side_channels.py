@@ -15,8 +15,9 @@ import re
 
 from PIL import Image
 
-from arena.store import battles_repo as repo
+from arena.store.battles import get_battle
 from arena.store.export import clean_battles
+from arena.store.votes import record_vote
 from support.web_fakes import ScriptedProvider
 
 UNLIMITED = {
@@ -94,7 +95,7 @@ def test_an_image_in_a_text_battle_is_refused_alike_whatever_was_drawn(arena_ser
         battle_id = attacker.new_battle()
         response, _events = attacker.send(battle_id, "what is this?", image_id=image_id)
         refusals.add((response.status_code, response.content.replace(battle_id.encode(), b"")))
-        info = repo.get_battle(arena.db, battle_id)  # server side: every pair was covered
+        info = get_battle(arena.db, battle_id)  # server side: every pair was covered
         pairs_refused.add(frozenset((info.model_a, info.model_b)))
     assert len(refusals) == 1, "the refusal must not differ between drawn pairs"
     ((status, body),) = refusals
@@ -145,7 +146,7 @@ def test_a_battle_with_a_failed_side_never_reaches_the_rating_input(arena_server
     legacy = client.new_battle()
     providers[1].fail = "before"
     client.send(legacy, "hello")
-    repo.record_vote(arena.db, legacy, "b", status="voted")
+    record_vote(arena.db, legacy, "b", status="voted")
 
     rated = {row["question_id"] for row in clean_battles(arena.db)}
     assert mended in rated and failed not in rated and legacy not in rated

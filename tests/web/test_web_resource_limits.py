@@ -18,7 +18,7 @@ from PIL import Image, ImageFile
 
 from arena.errors import BadRequest, NotFound, PayloadTooLarge
 from arena.store import images as store_images
-from arena.store.battles_repo import ImageInfo
+from arena.store.image_records import ImageInfo
 from arena.web.images import ImageLimits, prepare_image
 from support.web_fakes import ScriptedProvider
 
@@ -200,6 +200,23 @@ def test_large_jpeg_decodes_at_reduced_scale_and_animation_keeps_one_frame(decod
 
     with pytest.raises(PayloadTooLarge, match="6000x6000"):
         prepare_image(_png((6000, 6000)), limits)
+
+
+def test_a_progressive_jpeg_over_the_pixel_limit_is_refused_before_decoding(decodes):
+    """Reduced-scale decoding saves memory only for baseline JPEGs: a progressive one holds
+    every full-size coefficient until its last scan (a 4 MB file took 1.4 GB), so its
+    header size must pass the plain pixel limit."""
+    limits = ImageLimits(max_pixels=4_000_000, max_side=512)
+    baseline, progressive = io.BytesIO(), io.BytesIO()
+    Image.new("RGB", (4000, 3000), (20, 90, 200)).save(baseline, "JPEG", quality=80)
+    Image.new("RGB", (4000, 3000), (20, 90, 200)).save(
+        progressive, "JPEG", quality=80, progressive=True
+    )
+    with pytest.raises(PayloadTooLarge, match="4000x3000"):
+        prepare_image(progressive.getvalue(), limits)
+    assert not decodes  # refused from the header alone
+    assert prepare_image(baseline.getvalue(), limits).resized  # 12 MP, decoded at 1/2 or less
+    assert decodes and all(w * h <= 4_000_000 for _, (w, h) in decodes)
 
 
 def test_stored_images_carry_no_metadata_of_the_upload():

@@ -3,7 +3,9 @@
 A ``Battle`` is a frozen dataclass; every transition returns a new ``Battle`` and raises a
 typed ``arena.errors`` exception when the move is not allowed, so the web layer only stores
 what it gets back and maps errors to responses. Nothing here reads a clock or does I/O:
-callers pass ``now``.
+callers pass ``now``. The values it is built from live in ``battle_types``; what a client
+may see of it (nothing that names an anonymous battle's models before the vote) in
+``battle_views``.
 
 States::
 
@@ -18,12 +20,6 @@ Modes:
 - ``side_by_side``: two named models; votes are recorded but marked non-anonymous.
 - ``direct``: one named model; feedback is upvote / downvote / flag.
 
-``public_view()`` is what a browser may see at any time; for an anonymous battle before its
-vote it holds no model names, organizations, raw upstream errors, finish reasons (an
-upstream's own word for them, or a model's token limit, tells models apart) or anything
-else that maps to them (only the models' own words, which is why identity leaks are
-flagged). ``revealed_view()`` adds the names and is refused until the vote is in.
-
 A battle is declared a text or a vision battle when it is created (``vision``); whether a
 message may carry an image follows from that declaration alone in an anonymous battle,
 never from the models drawn. A battle whose shown answers include a failed one takes no
@@ -37,71 +33,24 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
-from arena.errors import BadRequest, Conflict, Forbidden
-
-
-class BattleMode(StrEnum):
-    BATTLE = "battle"
-    SIDE_BY_SIDE = "side_by_side"
-    DIRECT = "direct"
-
-    @property
-    def anonymous(self) -> bool:
-        return self is BattleMode.BATTLE
-
-    @property
-    def sides(self) -> tuple[str, ...]:
-        return ("a",) if self is BattleMode.DIRECT else ("a", "b")
-
-
-class BattleState(StrEnum):
-    CREATED = "created"
-    STREAMING = "streaming"
-    READY = "ready"
-    VOTED = "voted"
-    CLOSED = "closed"
-
-
-class VoteChoice(StrEnum):
-    """Votes in the two-model modes, named after the public clean-battle ``winner`` values."""
-
-    A_BETTER = "a_better"
-    B_BETTER = "b_better"
-    TIE = "tie"
-    BOTH_BAD = "both_bad"
-
-    @property
-    def winner(self) -> str:
-        """The clean-battle ``winner`` value: model_a, model_b, tie or ``tie (bothbad)``."""
-        return {
-            VoteChoice.A_BETTER: "model_a",
-            VoteChoice.B_BETTER: "model_b",
-            VoteChoice.TIE: "tie",
-            VoteChoice.BOTH_BAD: "tie (bothbad)",
-        }[self]
-
-
-class Feedback(StrEnum):
-    """Feedback on a single-model (direct) chat."""
-
-    UPVOTE = "upvote"
-    DOWNVOTE = "downvote"
-    FLAG = "flag"
-
+from arena.battles import battle_views
+from arena.battles.battle_types import (
+    Answer,
+    BattleMode,
+    BattleState,
+    Feedback,
+    IdentityLeak,
+    Turn,
+    VoteChoice,
+    VoteOutcome,
+    parse_vote,
+)
+from arena.battles.battle_views import FAILED_BATTLE_NOTICE
+from arena.errors import BadRequest, Conflict
 
 DEFAULT_MAX_TURNS = 10
-LEAK_NOTICE = (
-    "One of the answers reveals which model wrote it. You can still vote, but this vote "
-    "will not count toward the leaderboard."
-)
-ANSWER_FAILED_NOTICE = "This model could not answer. You can regenerate or start a new round."
-FAILED_BATTLE_NOTICE = (
-    "An answer failed, so this round cannot be voted on. Regenerate the answers or start a "
-    "new round."
-)
 TEXT_BATTLE_IMAGE_REFUSAL = (
     "This battle was started without an image, so it takes text only. Start a new round "
     "with the image attached."
@@ -111,85 +60,6 @@ TEXT_BATTLE_IMAGE_REFUSAL = (
 def new_battle_id() -> str:
     """A random, opaque battle id (uuid4-sized hex) that says nothing about the models."""
     return secrets.token_hex(16)
-
-
-def parse_vote(mode: BattleMode, value: str) -> VoteChoice | Feedback:
-    """Turn a client's vote string into the right enum for ``mode`` (BadRequest if unknown)."""
-    allowed: type[VoteChoice] | type[Feedback] = (
-        Feedback if mode is BattleMode.DIRECT else VoteChoice
-    )
-    try:
-        return allowed(value)
-    except ValueError:
-        options = ", ".join(v.value for v in allowed)
-        raise BadRequest(
-            f"unknown vote {value!r} for a {mode.value} chat; expected one of: {options}",
-            param="vote",
-            code="invalid_vote",
-        ) from None
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """One side's finished answer to one turn. ``error`` is the raw upstream message, kept
-    for logs and the revealed view only (it may name the model)."""
-
-    text: str
-    finish_reason: str | None = None
-    error: str | None = None
-    finished_at: datetime | None = None
-
-    @property
-    def failed(self) -> bool:
-        return self.error is not None
-
-
-@dataclass(frozen=True, slots=True)
-class Turn:
-    prompt: str
-    started_at: datetime
-    image_ids: tuple[str, ...] = ()
-    answers: tuple[tuple[str, Answer], ...] = ()
-    regenerations: int = 0
-
-    def answer(self, side: str) -> Answer | None:
-        for s, a in self.answers:
-            if s == side:
-                return a
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class IdentityLeak:
-    side: str
-    term: str
-
-
-@dataclass(frozen=True, slots=True)
-class VoteOutcome:
-    """What the store records for a vote (and what ratings may use)."""
-
-    battle_id: str
-    mode: BattleMode
-    choice: VoteChoice | Feedback
-    models: tuple[str, ...]
-    winner: str | None
-    anonymous: bool
-    leaked: bool
-    leak_terms: tuple[str, ...]
-    turns: int
-    voted_at: datetime
-    answer_failed: bool = False
-
-    @property
-    def counts_for_ratings(self) -> bool:
-        """Only anonymous, unleaked two-model votes on whole answers feed the leaderboard."""
-        return (
-            self.anonymous
-            and not self.leaked
-            and not self.answer_failed
-            and self.winner is not None
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -466,83 +336,17 @@ class Battle:
             answer_failed=self.answer_failed,
         )
 
-    # ---- views --------------------------------------------------------------------
+    # ---- views (see battle_views) ----------------------------------------------------
 
     def public_view(self) -> dict[str, Any]:
         """What the browser may see now. Anonymous battles name nothing before the vote."""
-        view: dict[str, Any] = {
-            "battle_id": self.battle_id,
-            "mode": self.mode.value,
-            "state": self.state.value,
-            "max_turns": self.max_turns,
-            "turns_left": max(0, self.max_turns - len(self.turns)),
-            "can_vote": self.can_vote,
-            "can_regenerate": self.can_regenerate,
-            "can_continue": self.can_continue,
-            "identity_leaked": self.leaked,
-            "notice": self._notice(),
-            "vision": self.vision,
-            "vote": self.vote_choice.value if self.vote_choice is not None else None,
-            "sides": [{"side": side, "label": f"Model {side.upper()}"} for side in self.sides],
-            "turns": [self._public_turn(t) for t in self.turns],
-        }
-        if self.revealed:
-            view["sides"] = self._named_sides()
-        return view
+        return battle_views.public_view(self)
 
     def revealed_view(self) -> dict[str, Any]:
         """The full view with names (and leak terms, raw errors) — only once revealed."""
-        if not self.revealed:
-            raise Forbidden("model names are shown after you vote", code="not_revealed")
-        view = self.public_view()
-        view["leaks"] = [{"side": leak.side, "term": leak.term} for leak in self.leaks]
-        for public_turn, turn in zip(view["turns"], self.turns, strict=True):
-            for entry in public_turn["answers"]:
-                answer = turn.answer(entry["side"])
-                entry["error"] = answer.error if answer else None
-        return view
+        return battle_views.revealed_view(self)
 
     # ---- helpers ------------------------------------------------------------------
-
-    def _notice(self) -> str | None:
-        if self.answer_failed and self.state is BattleState.READY:
-            return FAILED_BATTLE_NOTICE
-        if self.leaked and self.anonymous:
-            return LEAK_NOTICE
-        return None
-
-    def _named_sides(self) -> list[dict[str, Any]]:
-        return [
-            {"side": side, "label": f"Model {side.upper()}", "model": model}
-            for side, model in zip(self.sides, self.models, strict=True)
-        ]
-
-    def _public_turn(self, turn: Turn) -> dict[str, Any]:
-        answers = []
-        for side in self.sides:
-            answer = turn.answer(side)
-            if answer is None:
-                answers.append({"side": side, "text": None, "pending": True, "failed": False})
-                continue
-            answers.append(
-                {
-                    "side": side,
-                    # A failed side shows a neutral notice; the raw upstream error might
-                    # name the model, so it stays out of the public view.
-                    "text": ANSWER_FAILED_NOTICE if answer.failed else answer.text,
-                    "pending": False,
-                    "failed": answer.failed,
-                    # Shown once the names are: "length" hits a model's own token limit,
-                    # and upstreams name the rest in words of their own ("end_turn", "eos").
-                    "finish_reason": answer.finish_reason if self.revealed else None,
-                }
-            )
-        return {
-            "prompt": turn.prompt,
-            "image_ids": list(turn.image_ids),
-            "regenerations": turn.regenerations,
-            "answers": answers,
-        }
 
     def _turn_done(self, turn: Turn) -> bool:
         return all(turn.answer(side) is not None for side in self.sides)

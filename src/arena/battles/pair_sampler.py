@@ -38,7 +38,7 @@ from typing import Literal
 
 import numpy as np
 
-from arena.battles.battle import BattleMode
+from arena.battles.battle_types import BattleMode
 from arena.errors import BadRequest, ModelNotFound, NoHealthyWorker
 from arena.providers.registry import ModelSpec
 

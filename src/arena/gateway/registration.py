@@ -12,7 +12,8 @@ credential: the upstream key the gateway sends comes from the operator's configu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Mapping, Set
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI
@@ -34,6 +35,13 @@ KEY_CHOICE = (
     "the gateway's operator chooses upstream keys: api_key_env of the model's "
     "'provider: workers' registry entry, or ARENA_WORKER_UPSTREAM_KEYS"
 )
+
+
+def name_skeleton(name: str) -> str:
+    """What a reader sees of a model name: NFKC-normalised, case-folded, without invisible
+    (format) characters or trailing dots, so "Demo-A", "demo-a." and "demo\u200b-a" meet."""
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    return "".join(c for c in folded if unicodedata.category(c) != "Cf").rstrip(".")
 
 
 class WorkerMeta(BaseModel):
@@ -99,13 +107,16 @@ def add_worker_routes(
     pool: WorkerPool,
     secret: str | None,
     configured_models: Mapping[str, str] | None = None,
+    worker_models: Set[str] = frozenset(),
     allow_link_local: bool = False,
 ) -> None:
     """``configured_models``: names (and aliases) the gateway's configuration serves, each
-    with its provider kind; workers may not claim them."""
+    with its provider kind; workers may not claim them, nor names that only look like them
+    or like ``worker_models`` (the registry's ``provider: workers`` names)."""
     from arena.store import workers as store
 
     configured = dict(configured_models or {})
+    lookalikes = {name_skeleton(n): n for n in (*configured, *worker_models)}
 
     async def check(request: Request, *, json_body: bool = True) -> None:
         await admit_worker_request(request, secret=secret, json_body=json_body)
@@ -119,6 +130,15 @@ def add_worker_routes(
                 "to workers (provider: workers) or names no configured model has",
                 param="model_names",
             )
+        for name in model_names:
+            twin = lookalikes.get(name_skeleton(name))
+            if twin is not None and name != twin:
+                raise Conflict(
+                    f"model {name!r} differs from the configured model {twin!r} only in case, "
+                    "width, invisible characters or a trailing dot; register it under its "
+                    "exact name or choose a distinct one",
+                    param="model_names",
+                )
 
     async def register(request: Request) -> Response:
         await check(request)

@@ -39,7 +39,11 @@ METADATA_HOSTNAMES = frozenset(
     {"metadata.google.internal", "metadata.goog", "metadata", "instance-data",
      "instance-data.ec2.internal"}
 )  # fmt: skip
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# IPv6 forms whose low 32 bits are an IPv4 address: NAT64 (well-known and local-use
+# prefixes), IPv4-compatible (deprecated, still routed by some stacks) and IPv4-translated.
+_EMBEDS_IPV4_LOW_BITS = tuple(
+    ipaddress.IPv6Network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48", "::/96", "::ffff:0:0:0/96")
+)
 RESOLVE_TIMEOUT_S = 5.0
 ALLOW_HINT = "set ARENA_WORKER_ALLOW_LINK_LOCAL=true on the gateway to allow it"
 
@@ -50,7 +54,7 @@ def _carried(ip: IPAddress) -> list[IPAddress]:
     if isinstance(ip, ipaddress.IPv6Address):
         teredo = ip.teredo
         found += [a for a in (ip.ipv4_mapped, ip.sixtofour, teredo[1] if teredo else None) if a]
-        if ip in _NAT64:
+        if any(ip in network for network in _EMBEDS_IPV4_LOW_BITS):
             found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
     return found
 

@@ -19,8 +19,8 @@ import tempfile
 from pathlib import Path
 
 from arena.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
-from arena.store.battles_repo import ImageInfo, get_image, save_image_record
 from arena.store.db import Database
+from arena.store.image_records import ImageInfo, get_image, save_image_record
 
 IMAGE_DIR = "images"
 MIME_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}

@@ -269,7 +269,7 @@ def live_leaderboard(ctx: WebContext) -> Any:
     from arena.leaderboard.build import refresh_artifacts
     from arena.leaderboard.compute import RatingSettings
     from arena.leaderboard.refresher import ArtifactRefresher
-    from arena.store.battles_repo import count_votes
+    from arena.store.votes import count_votes
 
     db = ctx.service.db
     recompute = partial(

@@ -16,17 +16,18 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
-from arena.battles.battle import (
+from arena.battles.battle import Battle
+from arena.battles.battle_types import (
     Answer,
-    Battle,
     BattleMode,
     BattleState,
     IdentityLeak,
     Turn,
     VoteChoice,
 )
-from arena.store import battles_repo as repo
+from arena.store.battles import battle_snapshot
 from arena.store.db import Database
+from arena.store.records import MessageInfo
 
 INTERRUPTED = "interrupted: the answer never finished"
 T = TypeVar("T")
@@ -79,7 +80,7 @@ def rebuild_battle(
     another process) if the battle changed within ``stale_after_s``; otherwise the missing
     answers count as failed, so a crash never leaves a battle stuck.
     """
-    snapshot = repo.battle_snapshot(db, battle_id)
+    snapshot = battle_snapshot(db, battle_id)
     info, conversations = snapshot.battle, snapshot.conversations
     mode = BattleMode(info.mode)
     by_side = {c.side: c for c in conversations if c.side}
@@ -87,9 +88,9 @@ def rebuild_battle(
     models = tuple(by_side[s].model for s in sides)
 
     # Turns from side a's user messages; answers per side by position in the turn.
-    per_side_turns: dict[str, list[tuple[repo.MessageInfo, list[repo.MessageInfo]]]] = {}
+    per_side_turns: dict[str, list[tuple[MessageInfo, list[MessageInfo]]]] = {}
     for side in sides:
-        turns: list[tuple[repo.MessageInfo, list[repo.MessageInfo]]] = []
+        turns: list[tuple[MessageInfo, list[MessageInfo]]] = []
         for message in by_side[side].messages:
             if message.role == "user":
                 turns.append((message, []))
@@ -179,7 +180,7 @@ def with_state(stored: StoredBattle, battle: Battle) -> StoredBattle:
 
 
 class _OneTransaction:
-    """Stands in for ``Database`` so that several ``battles_repo`` calls share one outer
+    """Stands in for ``Database`` so that several ``arena.store`` calls share one outer
     transaction (one commit, one fsync) instead of committing one by one. The store offers
     no batch write, and a turn's rows belong together anyway."""
 
