@@ -6,7 +6,9 @@ import json
 
 import polars as pl
 import pytest
+from typer.testing import CliRunner
 
+from arena.cli import app
 from arena.errors import BadRequest
 from arena.leaderboard.battle_table import load_battles, normalize_rows
 from support.shared_data import SHARED_DATA
@@ -185,3 +187,65 @@ def test_jsonl_whose_field_types_change_between_rows(tmp_path):
     frame = load_battles(path).frame
     assert frame.height == 3002
     assert frame["question_id"].to_list()[-3:-1] == ["2999", "q-text"]
+
+
+GOOD_LINE = json.dumps({"model_a": "x", "model_b": "y", "winner": "model_a"})
+
+
+def leaderboard_error(path) -> str:
+    """Run ``arena leaderboard`` on a bad file; return its error with line wrapping undone."""
+    result = CliRunner().invoke(app, ["leaderboard", str(path), "--rounds", "2"])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    return " ".join(result.stderr.split())
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "expected"),
+    [
+        ('{"model_a": "x", oops}', "line 3, column 18: not valid JSON"),
+        ("[1, 2]", "at line 3: expected a JSON object, got an array"),
+        ("42", "at line 3: expected a JSON object, got a number"),
+        ('{"model_a": "x", "model_b": "y"}', "at line 3: missing required field 'winner'"),
+        ('{"model_b": "y", "winner": "tie"}', "at line 3: missing required field 'model_a'"),
+        ('{"model_a": "x", "model_b": "y", "winner": null}', "at line 3: field 'winner' is null"),
+        ('{"model_a": null, "model_b": "y", "winner": "tie"}', "at line 3: field 'model_a'"),
+    ],
+)
+def test_cli_names_the_first_bad_jsonl_line(tmp_path, bad_line, expected):
+    # Issue 10: a corrupted line used to be reported as "Syntax at character 0".
+    path = tmp_path / "battles.jsonl"
+    lines = [GOOD_LINE, GOOD_LINE, bad_line, *[GOOD_LINE] * 2000, bad_line]
+    path.write_text("\n".join(lines) + "\n")
+    error = leaderboard_error(path)
+    assert "battles.jsonl" in error and expected in error
+    assert "line 2004" not in error  # the first bad line, not a later one
+
+
+def test_cli_names_a_truncated_last_line(tmp_path):
+    path = tmp_path / "cut.jsonl"
+    path.write_text("\n".join([GOOD_LINE] * 5000) + '\n{"model_a": "x", "model_b"')
+    error = leaderboard_error(path)
+    assert "cut.jsonl" in error
+    assert "line 5001 (cut short), column 27: not valid JSON (unexpected end of data)" in error
+
+
+def test_cli_line_numbers_count_blank_lines(tmp_path):
+    path = tmp_path / "gaps.jsonl"
+    path.write_text(f"{GOOD_LINE}\n\n   \n{GOOD_LINE}\n{{broken\n{GOOD_LINE}\n")
+    assert "line 5, column 2" in leaderboard_error(path)
+
+
+def test_cli_names_the_line_of_a_json_array_syntax_error(tmp_path):
+    path = tmp_path / "battles.json"
+    path.write_text("[\n" + ",\n".join([GOOD_LINE, GOOD_LINE, '{"model_a": "x", oops}']) + "\n]")
+    error = leaderboard_error(path)
+    assert "battles.json" in error and "line 4, column 18: not valid JSON" in error
+
+
+def test_cli_names_the_bad_item_of_a_json_array(tmp_path):
+    good = json.loads(GOOD_LINE)
+    path = tmp_path / "battles.json"
+    path.write_text(json.dumps([good, good, {**good, "winner": "left"}, 5], indent=1))
+    error = leaderboard_error(path)
+    assert "battles.json" in error and "at item 3: field 'winner' is \"left\"" in error

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from arena.ratings import Battles, fit_bradley_terry, fit_style_control, normalize_features
+from arena.ratings import (
+    Battles,
+    fit_bradley_terry,
+    fit_style_control,
+    normalize_features,
+    style_control,
+)
 from ratings.simulate import simulate_style_battles
 
 ALPHA = 400 / math.log(10)
@@ -131,3 +137,75 @@ def test_constant_and_duplicated_features_do_not_break_the_fit():
         atol=1e-6,
     )
     np.testing.assert_allclose(fit_dup.ratings, fit.ratings, atol=1e-6)
+
+
+def rare_model_battles(seed=1, n_models=20, n_battles=20000, rare_battles=40):
+    """Uniform battles among n_models - 1 models plus a weak model seen in only a few
+    battles (3 wins of 40 here): some resamples drop all its wins and lose their finite
+    optimum."""
+    rng = np.random.default_rng(seed)
+    theta = rng.normal(0.0, 0.6, n_models)
+    theta[-1] = -2.0
+    a = rng.integers(0, n_models - 1, n_battles)
+    b = (a + rng.integers(1, n_models - 1, n_battles)) % (n_models - 1)
+    b[:rare_battles] = n_models - 1
+    mean_len = rng.uniform(150, 900, n_models)
+    mean_md = rng.uniform(0.5, 6, (n_models, 3))
+
+    def side(m):
+        counts = [rng.poisson(mean_len[m]), *(rng.poisson(mean_md[m, c]) for c in range(3))]
+        return np.column_stack(counts).astype(float)
+
+    fa, fb = side(a), side(b)
+    total = fa + fb
+    x = (fa - fb) / np.where(total == 0, 1.0, total)
+    x = (x - x.mean(axis=0)) / x.std(axis=0)
+    p = 1.0 / (1.0 + np.exp(-(theta[a] - theta[b] + x @ np.array([0.35, 0.10, 0.05, 0.08]))))
+    winner = np.where(rng.random(n_battles) < p, "model_a", "model_b")
+    names = np.array([f"model-{i:03d}" for i in range(n_models)])
+    return Battles.from_columns(
+        names[a], names[b], winner, features_a=fa, features_b=fb, feature_names=NAMES
+    )
+
+
+def test_separated_resample_gets_a_finite_fit():
+    battles = rare_model_battles()
+    rare = battles.n_models - 1
+    fit = fit_style_control(battles, ci="sandwich", compare_plain=False)
+    x, _, _ = normalize_features(battles, "reference")
+    weights = battles.effective_weights(None, 50)
+    rows = style_control._sorted_rows(battles, weights, x)
+    # The resample keeps every battle but the rare model's wins: it never wins, so its
+    # likelihood alone has no finite optimum.
+    rare_side = rows.block_b[np.repeat(np.arange(len(rows.starts)), rows.lengths)] == rare
+    rare_won = rare_side & (rows.y < 1.0)
+    assert rare_won.any()
+    counts = np.where(rare_won, 0, 1)
+    params = np.r_[(fit.ratings - 1000) / ALPHA, [fit.coefficients[n] for n in NAMES]]
+    hess_inv = np.eye(len(params))
+    p, converged, regularized = style_control._fit_resample(
+        rows, counts, params, hess_inv, 0.0, 0.0
+    )
+    assert converged and regularized and np.isfinite(p).all()
+    # The rare model drops (it lost everything) but stays near the data, and the others
+    # stay where their own battles put them.
+    assert params[rare] - 3 < p[rare] < params[rare]
+    assert np.abs(p[:rare] - params[:rare]).max() < 0.2
+
+
+def test_bootstrap_with_separated_resamples_agrees_with_sandwich():
+    """Issue 10: rounds with no finite optimum used to diverge (a lower bound thousands of
+    points below, every upper bound hundreds of points above the sandwich's)."""
+    battles = rare_model_battles()
+    boot = fit_style_control(battles, rounds=300, seed=0, compare_plain=False)
+    sand = fit_style_control(battles, ci="sandwich", compare_plain=False)
+    assert any("no finite optimum on their own" in w for w in boot.warnings), boot.warnings
+    assert not any("did not converge" in w for w in boot.warnings)
+    assert np.isfinite(boot.samples).all()
+    n_battles = np.bincount(battles.model_a, minlength=battles.n_models) + np.bincount(
+        battles.model_b, minlength=battles.n_models
+    )
+    big = n_battles >= 1000
+    width = sand.upper - sand.lower
+    gap = np.maximum(np.abs(boot.lower - sand.lower), np.abs(boot.upper - sand.upper))
+    assert np.all(gap[big] < 0.10 * width[big]), gap[big] / width[big]

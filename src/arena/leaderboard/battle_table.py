@@ -103,7 +103,15 @@ def load_battles(source: str | Path) -> LoadedBattles:
     if not path.is_file():
         raise BadRequest(f"battles file not found: {path}", param="battles")
     raw = _read_file(path)
-    return LoadedBattles(normalize(raw), str(path), _file_sha256(path))
+    try:
+        frame = normalize(raw)
+    except BadRequest as e:
+        # The column checks only count bad battles; name the first one's line instead.
+        located = _locate_bad_battle(path)
+        if located is None:
+            raise
+        raise located from e
+    return LoadedBattles(frame, str(path), _file_sha256(path))
 
 
 def normalize_rows(rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
@@ -168,7 +176,24 @@ def _read_file(path: Path) -> pl.DataFrame:
     except BadRequest:
         raise
     except (pl.exceptions.PolarsError, OSError, ValueError) as e:
+        # The fast readers report offsets within a block ("Syntax at character 0"); only now,
+        # on the failure path, rescan the file to name the first bad line.
+        located = _locate_bad_battle(path) if not isinstance(e, OSError) else None
+        if located is not None:
+            raise located from e
         raise BadRequest(f"cannot read battles from {path}: {e}", param="battles") from e
+
+
+def _locate_bad_battle(path: Path) -> BadRequest | None:
+    """The error naming the first bad line/item of a JSON or JSON Lines file, if one is found."""
+    from arena.leaderboard.battle_file_errors import first_bad_item, first_bad_line
+
+    first = _first_non_space(path)
+    if path.suffix.lower() in (".parquet", ".pq") or first not in (b"[", b"{"):
+        return None
+    if first == b"[":
+        return first_bad_item(path, VALID_WINNERS)
+    return first_bad_line(path, VALID_WINNERS)
 
 
 def _read_ndjson(path: Path) -> pl.DataFrame:

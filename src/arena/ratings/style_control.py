@@ -19,6 +19,17 @@ for ``"none"``.
 The fit is exact Newton on all battles (sorted by model pair once, so sums over battles
 are contiguous reductions). Bootstrap rounds resample battles with replacement and iterate
 from the full-data optimum with its Hessian held fixed, which takes a few gradient passes.
+
+Finite optimum, always: as in the plain fit, the full data get a ridge only when no finite
+optimum exists (a model that never lost, say). A resample can lack one even when the full
+data have it (a rarely seen model whose few wins were all left out); such a round gets a
+Gaussian prior of precision ``RESAMPLE_PRIOR_PRECISION`` (1 per model: sd 1 log-odds, about
+174 points at scale 400) centred at the full-data ratings, and the result says how many
+rounds needed it. Centring it there, not at zero, keeps the well-measured models where
+their own battles put them (their likelihood precision is in the hundreds) and keeps the
+stray model near the data instead of thousands of points away, where through the centring
+of the ratings it would drag every other bootstrap rating with it. If style features
+alone separate a resample, the prior also covers the coefficients (strictly convex loss).
 ``coef_ridge`` adds ``coef_ridge · Σw · |γ|²/2`` to the loss; arena-rank uses 1.0
 (its ``reg``, on a mean loss); the default 0 is plain maximum likelihood.
 """
@@ -32,12 +43,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from arena.ratings.battles import A_WINS, B_WINS, Battles, aggregate, comparison_components
+from arena.ratings.battles import Battles, aggregate, comparison_components
 from arena.ratings.bradley_terry import (
     _newton,
     centring_matrix,
     check_identifiable,
-    log_sigmoid,
     pair_laplacian,
     sigmoid,
 )
@@ -48,9 +58,12 @@ from arena.ratings.intervals import (
     rank_upper_bound,
     sandwich_intervals,
 )
-
-_CHORD_TOL = 1e-6  # natural-log units; the error left is ~1e-8 (chord contraction)
-_CHORD_MAX = 60
+from arena.ratings.style_rows import (
+    RESAMPLE_PRIOR_PRECISION,
+    _fit_resample,
+    _objective,
+    _sorted_rows,
+)
 
 
 @dataclass(frozen=True)
@@ -120,134 +133,6 @@ def normalize_features(
     std = x.std(axis=0)
     std = np.where(std == 0, 1.0, std)
     return (x - mean) / std, mean, std
-
-
-@dataclass(frozen=True)
-class _Rows:
-    """Battles sorted by ordered (a, b) pair, so each pair's battles are one contiguous block;
-    sums over a pair's battles become ``reduceat`` calls instead of scattered adds."""
-
-    n_models: int
-    block_a: np.ndarray
-    block_b: np.ndarray
-    starts: np.ndarray
-    lengths: np.ndarray
-    y: np.ndarray
-    w: np.ndarray
-    x: np.ndarray
-
-    def block_sum(self, v: np.ndarray) -> np.ndarray:
-        return np.add.reduceat(v, self.starts, axis=0)
-
-    def spread(self, dtheta_block: np.ndarray) -> np.ndarray:
-        return np.repeat(dtheta_block, self.lengths)
-
-    def to_models(self, block_values: np.ndarray) -> np.ndarray:
-        """Σ over blocks of value·(e_a - e_b), for 1-D or (blocks, m) values."""
-        n = self.n_models
-        if block_values.ndim == 1:
-            return np.bincount(self.block_a, block_values, n) - np.bincount(
-                self.block_b, block_values, n
-            )
-        return np.stack([self.to_models(c) for c in block_values.T], axis=1)
-
-    def subset(self, counts: np.ndarray) -> _Subset:
-        """The rows drawn at least once in a bootstrap round, with their multiplicities."""
-        idx = np.flatnonzero(counts)
-        starts = np.searchsorted(idx, self.starts)
-        lengths = np.diff(np.r_[starts, len(idx)])
-        cw = self.w[idx] * counts[idx]
-        return _Subset(
-            rows=self,
-            starts=np.minimum(starts, max(len(idx) - 1, 0)),
-            lengths=lengths,
-            empty=lengths == 0,
-            x=self.x[idx],
-            half_cw=0.5 * cw,
-            centred=cw * (self.y[idx] - 0.5),
-        )
-
-
-@dataclass(frozen=True)
-class _Subset:
-    rows: _Rows
-    starts: np.ndarray
-    lengths: np.ndarray
-    empty: np.ndarray
-    x: np.ndarray
-    half_cw: np.ndarray
-    centred: np.ndarray
-
-    def gradient(self, params: np.ndarray, ridge_t: float, ridge_c: float) -> np.ndarray:
-        """Log-likelihood gradient; y - σ(d) = (y - ½) - ½·tanh(d/2) saves passes over rows."""
-        rows, n = self.rows, self.rows.n_models
-        theta, gamma = params[:n], params[n:]
-        half_d = np.repeat(0.5 * (theta[rows.block_a] - theta[rows.block_b]), self.lengths)
-        half_d += self.x @ (0.5 * gamma)
-        np.tanh(half_d, out=half_d)
-        half_d *= self.half_cw
-        r = np.subtract(self.centred, half_d, out=half_d)
-        block = np.add.reduceat(r, self.starts)
-        block[self.empty] = 0.0
-        grad = np.empty_like(params)
-        grad[:n] = rows.to_models(block) - ridge_t * theta
-        grad[n:] = r @ self.x - ridge_c * gamma
-        return grad
-
-
-def _sorted_rows(battles: Battles, weights: np.ndarray, x: np.ndarray) -> _Rows:
-    n = battles.n_models
-    keep = weights > 0
-    key = battles.model_a.astype(np.int64)[keep] * n + battles.model_b[keep]
-    order = np.argsort(key, kind="stable")
-    key = key[order]
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    lengths = np.diff(np.r_[starts, len(key)])
-    o = battles.outcome[keep][order]
-    y = np.where(o == A_WINS, 1.0, np.where(o == B_WINS, 0.0, 0.5))
-    return _Rows(
-        n_models=n,
-        block_a=key[starts] // n,
-        block_b=key[starts] % n,
-        starts=starts,
-        lengths=lengths,
-        y=y,
-        w=weights[keep][order],
-        x=np.ascontiguousarray(x[keep][order]),
-    )
-
-
-def _objective(rows: _Rows, ridge_theta: float, ridge_coef: float):
-    """Loss, gradient and Hessian over (theta, gamma) on the full data."""
-    n, k = rows.n_models, rows.x.shape[1]
-    cw, y = rows.w, rows.y
-    xt = np.ascontiguousarray(rows.x.T)
-
-    def func(params):
-        theta, gamma = params[:n], params[n:]
-        d = rows.spread(theta[rows.block_a] - theta[rows.block_b]) + rows.x @ gamma
-        p, q = sigmoid(d), sigmoid(-d)
-        with np.errstate(divide="ignore"):
-            ll = y * np.log(p) + (1 - y) * np.log(q)
-        if not np.isfinite(ll).all():
-            ll = y * log_sigmoid(d) + (1 - y) * log_sigmoid(-d)
-        loss = -(cw @ ll) + 0.5 * ridge_theta * theta @ theta + 0.5 * ridge_coef * gamma @ gamma
-        r = cw * (y - p)
-        grad = np.empty(n + k)
-        grad[:n] = -rows.to_models(rows.block_sum(r)) + ridge_theta * theta
-        grad[n:] = -(xt @ r) + ridge_coef * gamma
-        h = cw * p * q
-        hxt = xt * h
-        hess = np.empty((n + k, n + k))
-        hess[:n, :n] = pair_laplacian(n, rows.block_a, rows.block_b, rows.block_sum(h))
-        hess[np.arange(n), np.arange(n)] += ridge_theta
-        cross = rows.to_models(np.add.reduceat(hxt, rows.starts, axis=1).T)
-        hess[:n, n:] = cross
-        hess[n:, :n] = cross.T
-        hess[n:, n:] = hxt @ rows.x + ridge_coef * np.eye(k)
-        return loss, grad, hess
-
-    return func
 
 
 def fit_style_control(
@@ -340,19 +225,10 @@ def fit_style_control(
         seeds = np.random.SeedSequence(seed).spawn(rounds)
         n_rows = len(rows.y)
 
-        def one_round(idx: int) -> tuple[np.ndarray, bool]:
+        def one_round(idx: int) -> tuple[np.ndarray, bool, bool]:
             rng = np.random.default_rng(seeds[idx])
             counts = np.bincount(rng.integers(0, n_rows, n_rows), minlength=n_rows)
-            sub = rows.subset(counts)
-            p = params.copy()
-            for _ in range(_CHORD_MAX):
-                step = inv @ sub.gradient(p, ridge_t, ridge_c)
-                p += step
-                if np.max(np.abs(step)) < _CHORD_TOL:
-                    return p, True
-            reweighted = _Rows(**{**rows.__dict__, "w": rows.w * counts})
-            p, it, _, _ = _newton(_objective(reweighted, ridge_t, ridge_c), params, fix)
-            return p, it < 200
+            return _fit_resample(rows, counts, params, inv, ridge_t, ridge_c)
 
         jobs = max(1, min(os.cpu_count() or 1, 4)) if n_jobs is None else max(1, n_jobs)
         with ThreadPoolExecutor(jobs) as pool:
@@ -361,6 +237,13 @@ def fit_style_control(
         failed = sum(not r[1] for r in results)
         if failed:
             warnings.append(f"{failed} of {rounds} bootstrap rounds did not converge")
+        regularized = sum(r[2] for r in results)
+        if regularized:
+            warnings.append(
+                f"{regularized} of {rounds} bootstrap rounds had no finite optimum on their own "
+                f"(too few battles) and were fitted with a prior of precision "
+                f"{RESAMPLE_PRIOR_PRECISION} centred at the full-data ratings"
+            )
         base_rating = ratings - amap @ params[:n]
         samples = base_rating + boot[:, :n] @ amap.T
         cov = np.cov(samples, rowvar=False)
