@@ -15,7 +15,7 @@ from arena.ratings import (
     normalize_features,
     style_control,
 )
-from ratings.simulate import simulate_style_battles
+from ratings.simulate import rare_model_battles, simulate_style_battles
 
 ALPHA = 400 / math.log(10)
 NAMES = ["tokens", "headers", "lists", "bold"]
@@ -137,35 +137,6 @@ def test_constant_and_duplicated_features_do_not_break_the_fit():
         atol=1e-6,
     )
     np.testing.assert_allclose(fit_dup.ratings, fit.ratings, atol=1e-6)
-
-
-def rare_model_battles(seed=1, n_models=20, n_battles=20000, rare_battles=40):
-    """Uniform battles among n_models - 1 models plus a weak model seen in only a few
-    battles (3 wins of 40 here): some resamples drop all its wins and lose their finite
-    optimum."""
-    rng = np.random.default_rng(seed)
-    theta = rng.normal(0.0, 0.6, n_models)
-    theta[-1] = -2.0
-    a = rng.integers(0, n_models - 1, n_battles)
-    b = (a + rng.integers(1, n_models - 1, n_battles)) % (n_models - 1)
-    b[:rare_battles] = n_models - 1
-    mean_len = rng.uniform(150, 900, n_models)
-    mean_md = rng.uniform(0.5, 6, (n_models, 3))
-
-    def side(m):
-        counts = [rng.poisson(mean_len[m]), *(rng.poisson(mean_md[m, c]) for c in range(3))]
-        return np.column_stack(counts).astype(float)
-
-    fa, fb = side(a), side(b)
-    total = fa + fb
-    x = (fa - fb) / np.where(total == 0, 1.0, total)
-    x = (x - x.mean(axis=0)) / x.std(axis=0)
-    p = 1.0 / (1.0 + np.exp(-(theta[a] - theta[b] + x @ np.array([0.35, 0.10, 0.05, 0.08]))))
-    winner = np.where(rng.random(n_battles) < p, "model_a", "model_b")
-    names = np.array([f"model-{i:03d}" for i in range(n_models)])
-    return Battles.from_columns(
-        names[a], names[b], winner, features_a=fa, features_b=fb, feature_names=NAMES
-    )
 
 
 def test_separated_resample_gets_a_finite_fit():

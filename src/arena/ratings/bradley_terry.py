@@ -7,6 +7,14 @@ solvers stop early on sparse comparison graphs. The shift freedom of the ratings
 removed by centring each connected part of the comparison graph (no ridge), so ratings
 average ``init_rating`` unless anchored. A ridge is used only when no finite optimum exists
 (a model that never lost, say), and the result then says so in ``warnings``.
+
+Bootstrap resamples (plain, Davidson and style-controlled alike) follow one rule, defined
+here: a resample can lack a finite optimum even when the full data have one (a rarely seen
+model whose few wins were all left out). Such a round is fitted with a Gaussian prior of
+precision ``RESAMPLE_PRIOR_PRECISION`` per model centred at the full-data fit, and the
+intervals say how many rounds needed it. Centred there, not at zero, it keeps the
+well-measured models where their own battles put them and the stray model near the data,
+instead of letting that one model, through the centring, shift every other rating.
 """
 
 from __future__ import annotations
@@ -30,6 +38,11 @@ from arena.ratings.errors import DegenerateComparisonError, RatingInputError
 
 DEGENERATE_RIDGE = 1e-2
 """Prior precision (natural-log units, per model) used only when the MLE does not exist."""
+
+RESAMPLE_PRIOR_PRECISION = 1.0
+"""Precision (natural-log units, per model: sd 1 log-odds, about 174 points at scale 400) of
+the Gaussian prior, centred at the full-data fit, for a bootstrap resample whose likelihood
+has no finite optimum."""
 
 _TOL = 1e-11
 _MAX_ITER = 200
@@ -122,17 +135,20 @@ def log_sigmoid(d: np.ndarray) -> np.ndarray:
     return -np.logaddexp(0.0, -d)
 
 
-def half_objective(n: int, pair_i, pair_j, total, wins, ridge: float):
-    """Negative log-likelihood with ties as half wins, on pair sums (total, wins of i)."""
+def half_objective(n: int, pair_i, pair_j, total, wins, ridge: float, centre=None):
+    """Negative log-likelihood with ties as half wins, on pair sums (total, wins of i); the
+    ridge is centred at ``centre`` (zeros unless given)."""
+    centre = np.zeros(n) if centre is None else centre
 
     def func(theta):
         d = theta[pair_i] - theta[pair_j]
         p = sigmoid(d)
+        dev = theta - centre
         loss = -(wins @ log_sigmoid(d) + (total - wins) @ log_sigmoid(-d))
-        loss += 0.5 * ridge * theta @ theta
+        loss += 0.5 * ridge * dev @ dev
         r = wins - total * p
         grad = -(np.bincount(pair_i, r, minlength=n) - np.bincount(pair_j, r, minlength=n))
-        grad += ridge * theta
+        grad += ridge * dev
         hess = pair_laplacian(n, pair_i, pair_j, total * p * (1.0 - p))
         hess[np.diag_indices(n)] += ridge
         return loss, grad, hess
@@ -148,22 +164,25 @@ def davidson_probs(d: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray, n
     return ea / z, eb / z, et / z
 
 
-def davidson_objective(n: int, pair_i, pair_j, a_w, b_w, t_w, ridge: float):
-    """Negative log-likelihood of Davidson's tie model; parameters are (theta, log ν)."""
+def davidson_objective(n: int, pair_i, pair_j, a_w, b_w, t_w, ridge: float, centre=None):
+    """Negative log-likelihood of Davidson's tie model; parameters are (theta, log ν). The
+    ridge on theta is centred at ``centre`` (zeros unless given)."""
     tot = a_w + b_w + t_w
+    centre = np.zeros(n) if centre is None else centre
 
     def func(x):
         theta, tau = x[:n], x[n]
         d = theta[pair_i] - theta[pair_j]
+        dev = theta - centre
         m = np.maximum(np.maximum(d / 2, -d / 2), tau)
         log_z = m + np.log(np.exp(d / 2 - m) + np.exp(-d / 2 - m) + np.exp(tau - m))
         loss = -(a_w @ (d / 2) - b_w @ (d / 2) + t_w.sum() * tau - tot @ log_z)
-        loss += 0.5 * ridge * theta @ theta
+        loss += 0.5 * ridge * dev @ dev
         pa, pb, pt = davidson_probs(d, tau)
         gd = (a_w - b_w) / 2 - tot * (pa - pb) / 2
         grad = np.zeros(n + 1)
         grad[:n] = -(np.bincount(pair_i, gd, minlength=n) - np.bincount(pair_j, gd, minlength=n))
-        grad[:n] += ridge * theta
+        grad[:n] += ridge * dev
         grad[n] = -(t_w.sum() - tot @ pt)
         hdd = tot * ((pa + pb) / 4 - (pa - pb) ** 2 / 4)
         hdt = -tot * (pa - pb) * pt / 2
@@ -190,17 +209,35 @@ def resample_setup(
 
     ``i_mass``/``j_mass``: per pair, weight of results in favour of i (wins or draws) and
     of j. Returns (ridge, fix, regularized) where regularized says the resample alone had
-    no finite optimum and a ridge was added.
+    no finite optimum (the full data having one); the ridge is then
+    ``RESAMPLE_PRIOR_PRECISION``, to be centred at the full-data fit.
     """
     seen = (i_mass + j_mass) > 0
-    src = np.concatenate([pair_i[i_mass > 0], pair_j[j_mass > 0]])
-    dst = np.concatenate([pair_j[i_mass > 0], pair_i[j_mass > 0]])
-    if ridge == 0 and no_finite_optimum(n, src, dst).any():
-        return DEGENERATE_RIDGE, np.zeros((n, n)), True
+    if ridge == 0 and resample_lacks_optimum(n, pair_i, pair_j, i_mass, j_mass):
+        return RESAMPLE_PRIOR_PRECISION, np.zeros((n, n)), True
     if ridge > 0:
         return ridge, np.zeros((n, n)), False
     labels = comparison_components(n, pair_i[seen], pair_j[seen])
     return 0.0, centring_matrix(labels), False
+
+
+def resample_lacks_optimum(
+    n: int, pair_i: np.ndarray, pair_j: np.ndarray, i_mass: np.ndarray, j_mass: np.ndarray
+) -> bool:
+    """Whether one resample's likelihood has no finite optimum (arguments as in
+    :func:`resample_setup`)."""
+    src = np.concatenate([pair_i[i_mass > 0], pair_j[j_mass > 0]])
+    dst = np.concatenate([pair_j[i_mass > 0], pair_i[j_mass > 0]])
+    return bool(no_finite_optimum(n, src, dst).any())
+
+
+def resample_prior_warning(regularized: int, rounds: int) -> str:
+    """The warning for bootstrap rounds fitted under the resample prior."""
+    return (
+        f"{regularized} of {rounds} bootstrap rounds had no finite optimum on their own "
+        f"(too few battles) and were fitted with a prior of precision "
+        f"{RESAMPLE_PRIOR_PRECISION} centred at the full-data ratings"
+    )
 
 
 def check_identifiable(

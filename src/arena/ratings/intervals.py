@@ -4,8 +4,10 @@ The bootstrap draws multinomial counts over the aggregated cells (equivalent to
 resampling battles with replacement) and fits every round at once: rounds start from the
 full-data optimum and iterate with the full-data Hessian (a chord method), which converges
 in a few cheap matrix products because each round's Hessian is close to it. Rounds that do
-not settle are finished by a full Newton solve. The sandwich estimator H⁻¹ G H⁻¹ uses the
-per-battle score variance, so it stays valid with ties counted as half wins and with weights.
+not settle are finished by a full Newton solve. A round whose resample has no finite
+optimum is fitted under the resample prior (see :mod:`arena.ratings.bradley_terry`). The
+sandwich estimator H⁻¹ G H⁻¹ uses the per-battle score variance, so it stays valid with ties
+counted as half wins and with weights.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from scipy.sparse import csr_matrix
 
 from arena.ratings.battles import DRAW, I_WINS, J_WINS, Battles
 from arena.ratings.bradley_terry import (
-    DEGENERATE_RIDGE,
     _newton,
     centring_matrix,
     davidson_objective,
@@ -29,6 +30,7 @@ from arena.ratings.bradley_terry import (
     fit_with_table,
     half_objective,
     pair_laplacian,
+    resample_prior_warning,
     resample_setup,
     sigmoid,
 )
@@ -254,12 +256,24 @@ def bootstrap_intervals(
         if fit.ties == "half":
             total = w_cells @ to_pair
             wins = (w_cells * ycell) @ to_pair
+            losses = total - wins
+            # A resample with no finite optimum cannot pass the chord's step test: its
+            # gradient vanishes only far out (tens of log units), and the chord steps shrink
+            # slowly on the way. So such rounds always reach the check below.
             th, ok = _chord_rounds(inc, total, wins, fit.theta, m0, fit.ridge)
             for r in np.flatnonzero(~ok):
                 ridge, fix_r, reg = resample_setup(
-                    n, table.pair_i, table.pair_j, wins[r], total[r] - wins[r], fit.ridge
+                    n, table.pair_i, table.pair_j, wins[r], losses[r], fit.ridge
                 )
-                func = half_objective(n, table.pair_i, table.pair_j, total[r], wins[r], ridge)
+                func = half_objective(
+                    n,
+                    table.pair_i,
+                    table.pair_j,
+                    total[r],
+                    wins[r],
+                    ridge,
+                    centre=fit.theta if reg else None,
+                )
                 th[r], iters, _, _ = _newton(func, fit.theta, fix_r)
                 failed += iters >= 200
                 regularized += reg
@@ -279,7 +293,16 @@ def bootstrap_intervals(
                 n, table.pair_i, table.pair_j, ow[0] + ow[2], ow[1] + ow[2], fit.ridge
             )
             fix_full[:n, :n] = fix_r
-            func = davidson_objective(n, table.pair_i, table.pair_j, ow[0], ow[1], ow[2], ridge)
+            func = davidson_objective(
+                n,
+                table.pair_i,
+                table.pair_j,
+                ow[0],
+                ow[1],
+                ow[2],
+                ridge,
+                centre=fit.theta if reg else None,
+            )
             x, iters, _, _ = _newton(func, x0, fix_full)
             th[r] = x[:n]
             failed += iters >= 200
@@ -299,10 +322,7 @@ def bootstrap_intervals(
     if failed:
         warnings.append(f"{failed} of {rounds} bootstrap rounds did not converge")
     if regularized:
-        warnings.append(
-            f"{regularized} of {rounds} bootstrap rounds had no finite optimum on their own "
-            f"(too few battles) and were fitted with a ridge of {DEGENERATE_RIDGE}"
-        )
+        warnings.append(resample_prior_warning(regularized, rounds))
     if simultaneous is None:
         alpha = 1.0 - confidence
         lower = np.quantile(samples, alpha / 2, axis=0)

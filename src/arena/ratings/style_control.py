@@ -25,11 +25,13 @@ optimum exists (a model that never lost, say). A resample can lack one even when
 data have it (a rarely seen model whose few wins were all left out); such a round gets a
 Gaussian prior of precision ``RESAMPLE_PRIOR_PRECISION`` (1 per model: sd 1 log-odds, about
 174 points at scale 400) centred at the full-data ratings, and the result says how many
-rounds needed it. Centring it there, not at zero, keeps the well-measured models where
-their own battles put them (their likelihood precision is in the hundreds) and keeps the
-stray model near the data instead of thousands of points away, where through the centring
-of the ratings it would drag every other bootstrap rating with it. If style features
-alone separate a resample, the prior also covers the coefficients (strictly convex loss).
+rounds needed it: the same rule, constant and warning as the plain and Davidson bootstrap
+(:mod:`arena.ratings.bradley_terry`). Centring it there, not at zero, keeps the
+well-measured models where their own battles put them (their likelihood precision is in
+the hundreds) and keeps the stray model near the data instead of thousands of points away,
+where through the centring of the ratings it would drag every other bootstrap rating with
+it. If style features alone separate a resample, the prior also covers the coefficients
+(strictly convex loss).
 ``coef_ridge`` adds ``coef_ridge · Σw · |γ|²/2`` to the loss; arena-rank uses 1.0
 (its ``reg``, on a mean loss); the default 0 is plain maximum likelihood.
 """
@@ -49,6 +51,7 @@ from arena.ratings.bradley_terry import (
     centring_matrix,
     check_identifiable,
     pair_laplacian,
+    resample_prior_warning,
     sigmoid,
 )
 from arena.ratings.errors import RatingInputError
@@ -59,7 +62,6 @@ from arena.ratings.intervals import (
     sandwich_intervals,
 )
 from arena.ratings.style_rows import (
-    RESAMPLE_PRIOR_PRECISION,
     _fit_resample,
     _objective,
     _sorted_rows,
@@ -239,11 +241,7 @@ def fit_style_control(
             warnings.append(f"{failed} of {rounds} bootstrap rounds did not converge")
         regularized = sum(r[2] for r in results)
         if regularized:
-            warnings.append(
-                f"{regularized} of {rounds} bootstrap rounds had no finite optimum on their own "
-                f"(too few battles) and were fitted with a prior of precision "
-                f"{RESAMPLE_PRIOR_PRECISION} centred at the full-data ratings"
-            )
+            warnings.append(resample_prior_warning(regularized, rounds))
         base_rating = ratings - amap @ params[:n]
         samples = base_rating + boot[:, :n] @ amap.T
         cov = np.cov(samples, rowvar=False)

@@ -1,7 +1,7 @@
 """Style-control likelihood on battles sorted by model pair, and one bootstrap round's fit.
 
 Kept apart from :mod:`arena.ratings.style_control` (options, intervals, results); the
-finite-optimum rule for resamples is described there.
+finite-optimum rule for resamples is the plain fit's (:mod:`arena.ratings.bradley_terry`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import numpy as np
 from arena.ratings.battles import A_WINS, B_WINS, Battles
 from arena.ratings.bradley_terry import (
     _MAX_ITER,
+    RESAMPLE_PRIOR_PRECISION,
     _newton,
     log_sigmoid,
     pair_laplacian,
@@ -22,9 +23,6 @@ from arena.ratings.bradley_terry import (
 
 _CHORD_TOL = 1e-6  # natural-log units; the error left is ~1e-8 (chord contraction)
 _CHORD_MAX = 60
-RESAMPLE_PRIOR_PRECISION = 1.0
-"""Precision (natural-log units, per model) of the Gaussian prior, centred at the full-data
-fit, for a bootstrap resample whose likelihood has no finite optimum."""
 
 
 @dataclass(frozen=True)
