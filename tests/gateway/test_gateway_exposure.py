@@ -169,6 +169,8 @@ def test_the_docs_page_works_offline_under_its_own_policy(gateway):
     from the gateway, inline scripts are forbidden, and it still renders the operations."""
     from playwright.sync_api import expect, sync_playwright
 
+    from support.browser import launch_chromium
+
     url, _, _ = gateway
     page_response = httpx.get(url + "/docs")
     policy = page_response.headers["content-security-policy"]
@@ -179,10 +181,8 @@ def test_the_docs_page_works_offline_under_its_own_policy(gateway):
 
     requested: list[str] = []
     violations: list[str] = []
-    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"]  # fmt: skip
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        browser = launch_chromium(p)
         try:
             page = browser.new_page()
             page.on("request", lambda r: requested.append(r.url))

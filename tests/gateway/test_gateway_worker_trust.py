@@ -14,7 +14,6 @@ import contextlib
 import functools
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -38,7 +37,7 @@ from arena.providers.upstream_http import Timeouts, UpstreamClient
 from arena.server import create_server_app
 from arena.store.db import Database
 from arena.store.workers import live_workers, register_worker
-from support.processes import PROCESS_DEADLINE_S, wait_until
+from support.processes import stop_and_collect, wait_until
 from support.servers import serve_app
 
 CANARY = "canary-key-do-not-send"
@@ -287,12 +286,7 @@ def test_upstream_worker_command_probes_with_its_key_and_the_gateway_uses_its_ow
             stored = [w.meta for w in live_workers(db, expiry_s=60)]
             db.dispose()
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                output = process.communicate(timeout=PROCESS_DEADLINE_S)[0]
-            except subprocess.TimeoutExpired:
-                process.kill()
-                output = process.communicate()[0]
+            output = stop_and_collect(process)
         assert process.returncode == 0, output
     assert stored == [{"upstream_models": {"pooled": "standin-model"}}]
     assert config.headers[-1]["authorization"] == "Bearer gateway-side-key"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
 import socket
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from arena.store.db import Database
 from arena.store.workers import live_workers, remove_worker
 from arena.worker import GatewayRegistration
 from support.openai_standin import create_app as create_standin
-from support.processes import PROCESS_DEADLINE_S, wait_until
+from support.processes import stop_and_collect, wait_until
 from support.servers import StandinConfig, serve_app
 
 USER = [{"role": "user", "content": "Say hello"}]
@@ -267,12 +266,7 @@ def test_upstream_worker_command(standin, gateway_factory, make_settings):
                 "the failing probe to be reported",
             )
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                output = process.communicate(timeout=PROCESS_DEADLINE_S)[0]
-            except subprocess.TimeoutExpired:
-                process.kill()
-                output = process.communicate()[0]
+            output = stop_and_collect(process)
         assert process.returncode == 0, output
         # A clean stop deregisters at once.
         assert httpx.get(url + "/internal/workers").json()["data"] == []

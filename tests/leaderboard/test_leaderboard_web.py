@@ -14,18 +14,11 @@ from fastapi import FastAPI
 from arena.leaderboard.artifacts import write_artifact_set
 from arena.leaderboard.table import Leaderboard, ModelRow
 from arena.web.leaderboard_page import leaderboard_router
+from support.browser import launch_chromium
 from support.servers import serve_app
 
 EVIL = "<script>window.__pwned = 1</script>evil-model"
 EVIL_IMG = '<img src=x onerror="window.__pwned = 2">'
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 MODEL_INFO = {
     "alpha-large": ("Alpha Labs", "Apache-2.0"),
     "beta-medium": ("Beta Inc", "Proprietary"),
@@ -134,7 +127,7 @@ def test_page_in_a_real_browser(app_and_dir):
     app, folder, _ = app_and_dir
     write_sets(folder)
     with serve_app(app) as base, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 390, "height": 844})  # phone width
             requests: list[str] = []

@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator
 import pytest
 
 from arena.errors import UpstreamError
+from arena.providers.upstream_errors import error_for_status
 from arena.providers.upstream_http import (
     Timeouts,
     UpstreamClient,
     UpstreamRequest,
-    error_for_status,
     read_json,
 )
 

@@ -7,8 +7,12 @@ import pytest
 from arena.errors import BadRequest
 from arena.providers.data_urls import parse_data_url
 from arena.providers.stop_strings import StopMatcher
-from arena.providers.upstream_errors import MAX_MESSAGE_CHARS, sanitize_upstream_text
-from arena.providers.upstream_http import base_url_with_version, is_context_length_message
+from arena.providers.upstream_errors import (
+    MAX_MESSAGE_CHARS,
+    is_context_length_message,
+    sanitize_upstream_text,
+)
+from arena.providers.upstream_http import base_url_with_version
 
 
 def run(pieces, stops):

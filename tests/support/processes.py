@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -119,3 +120,13 @@ def kill_tree(tree: set[tuple[int, int]]) -> None:
     for pid, _ in still_running(tree):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def stop_and_collect(process: subprocess.Popen, *, sig: int = signal.SIGTERM) -> str:
+    """Send ``sig``, wait for the exit (killing it past the deadline) and return its output."""
+    process.send_signal(sig)
+    try:
+        return process.communicate(timeout=PROCESS_DEADLINE_S)[0]
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.communicate()[0]

@@ -9,18 +9,11 @@ import pytest
 from arena.leaderboard.artifacts import write_artifact_set
 from arena.leaderboard.table import Leaderboard, ModelRow
 from arena.web.pages import SECURITY_HEADERS
+from support.browser import launch_chromium
 from support.servers import serve_app
 from support.web_fakes import ScriptedProvider
 
 PAGES = ("/", "/side-by-side", "/direct", "/about", "/leaderboard")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def _board(folder, models: list[str]) -> None:
@@ -90,7 +83,7 @@ def test_another_site_cannot_frame_the_leaderboard(site):
         ]
     )
     with serve_app(attacker) as evil, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = launch_chromium(p)
         try:
             page = browser.new_page()
             for path in ("/board", "/arena"):

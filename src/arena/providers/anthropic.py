@@ -33,13 +33,13 @@ from arena.protocol import ChatCompletionRequest, ChatMessage, ImagePart, TextPa
 from arena.providers.base import Delta, ProviderInfo, TokenUsage
 from arena.providers.data_urls import is_data_url, is_http_url, parse_data_url
 from arena.providers.hosted import HostedProvider, merge_turn
+from arena.providers.upstream_errors import error_for_status
 from arena.providers.upstream_http import (
     Deadline,
     Timeouts,
     UpstreamClient,
     UpstreamRequest,
     base_url_with_version,
-    error_for_status,
     finish_body,
     iter_events,
     loads_event,

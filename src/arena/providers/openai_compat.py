@@ -30,12 +30,12 @@ from arena.errors import ArenaError, UpstreamError
 from arena.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 from arena.providers.base import Delta, EmbeddingResult, ProviderInfo, TokenUsage
 from arena.providers.hosted import HostedProvider
+from arena.providers.upstream_errors import error_for_status
 from arena.providers.upstream_http import (
     Deadline,
     Timeouts,
     UpstreamClient,
     UpstreamRequest,
-    error_for_status,
     finish_body,
     iter_event_batches,
     loads_event,

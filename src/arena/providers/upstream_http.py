@@ -1,5 +1,5 @@
 """HTTP plumbing shared by the hosted-API adapters: clients, timeouts and SSE (the error
-mapping, re-exported here, lives in ``upstream_errors``).
+mapping lives in ``upstream_errors``).
 
 Upstream calls go through aiohttp (``UpstreamClient``): its C HTTP parser and cheap pool
 keep the gateway's own cost per relayed request low, which is what a proxy is judged by.
@@ -37,13 +37,7 @@ import orjson
 
 from arena.errors import ArenaError, UpstreamError, UpstreamTimeout
 from arena.providers.sse import EventDecoder, ServerSentEvent
-from arena.providers.upstream_errors import (  # noqa: F401  (re-exported)
-    error_for_status,
-    error_message_from_body,
-    is_context_length_message,
-    parse_retry_after,
-    sanitize_upstream_text,
-)
+from arena.providers.upstream_errors import sanitize_upstream_text
 
 
 @dataclass(frozen=True, slots=True)
