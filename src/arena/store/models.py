@@ -204,6 +204,10 @@ class Battle(Base):
     vision: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The turn lease (``arena.store.turn_leases``): which server process streams this
+    # battle's turn, until when unless it renews. Shared by every replica on the database.
+    turn_owner: Mapped[str | None] = mapped_column(SafeString(64))
+    turn_lease_until: Mapped[datetime | None] = mapped_column()
 
     conversations: Mapped[list[Conversation]] = relationship(
         back_populates="battle", cascade="all, delete-orphan", passive_deletes=True

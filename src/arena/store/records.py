@@ -91,6 +91,7 @@ class BattleInfo:
     conversation_a_id: str | None
     conversation_b_id: str | None
     vision: bool = False
+    turn_lease_until: datetime | None = None
 
     @property
     def anony(self) -> bool:
@@ -171,4 +172,5 @@ def battle_info_from(row: Mapping[str, Any], conversation_ids: dict[str | None, 
         conversation_a_id=conversation_ids.get("a"),
         conversation_b_id=conversation_ids.get("b"),
         vision=bool(row["vision"]),
+        turn_lease_until=row.get("turn_lease_until"),
     )

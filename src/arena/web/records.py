@@ -98,8 +98,11 @@ def rebuild_battle(
                 turns[-1][1].append(message)
         per_side_turns[side] = turns
     n_turns = min(len(t) for t in per_side_turns.values())
+    # Another process streams the turn while its lease is current; once the lease lapses
+    # (that process died) the missing answers read as failed and the battle is usable.
+    leased = info.turn_lease_until is not None and info.turn_lease_until > now
     recent = (now - info.updated_at) < timedelta(seconds=stale_after_s)
-    still_streaming = in_flight or recent
+    still_streaming = in_flight or (leased and recent)
 
     turns_out: list[Turn] = []
     answer_ids: dict[str, int] = {}
@@ -150,8 +153,8 @@ def rebuild_battle(
             state = BattleState.VOTED
     elif info.status == "closed":
         state = BattleState.CLOSED
-    if in_flight and state is BattleState.READY:
-        state = BattleState.STREAMING  # a regenerate is running here
+    if (in_flight or (leased and recent)) and state is BattleState.READY:
+        state = BattleState.STREAMING  # a regenerate is running, here or on a replica
 
     battle = Battle(
         battle_id=info.id,

@@ -183,11 +183,8 @@ class TurnPipeline:
                 code="models_unavailable",
             )
         requests = await self._requests(new)  # 404 for an unknown image id
-        if self.battles.streaming(battle_id):  # a twin request got here while we awaited
-            raise Conflict(
-                "The models are still answering the last message.", code="battle_streaming"
-            )
-        self.battles.begin_turn(battle_id)  # released by run or BattleAccess.release
+        # 409 when any process (this or another replica) streams this battle's turn.
+        await self.battles.begin_turn(battle_id)  # released by run or BattleAccess.release
         return TurnPlan(stored, new, regenerate, prompt, image_ids, requests)
 
     async def _persist_user_turn(self, plan: TurnPlan) -> None:
@@ -303,6 +300,9 @@ class TurnPipeline:
                 yield b"".join(frames)
             await self._persist_answers(plan, answers, battle)
             stored = True
+            # The lease goes before ``end``: a next message right after it, on any replica,
+            # must not find the battle still streaming.
+            await self.battles.end_turn(battle_id)
             yield end_frame(battle)
         except Exception:  # the stream has begun: say so in-band, never with a name
             log.exception("arena turn failed after streaming began (battle %s)", battle_id)
