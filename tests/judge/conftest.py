@@ -180,7 +180,7 @@ def tiny_model_path(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture
 def graded_prompt() -> dict[str, str]:
     """A judge prompt of our own in Arena-Hard's shape (five verdict levels, A/B answers
-    filled as ``answer_1``/``answer_2``), for tests; the package ships no judge prompts."""
+    filled as ``answer_1``/``answer_2``), for tests of user-supplied prompt files."""
     return {
         "name": "arena-hard-test",
         "type": "pairwise",
@@ -192,3 +192,13 @@ def graded_prompt() -> dict[str, str]:
         "<|The End of Assistant B's Answer|>",
         "output_format": "[[A>>B]]",
     }
+
+
+@pytest.fixture
+def default_registry_here(tmp_path, monkeypatch):
+    """Run the CLI in ``tmp_path`` with no registry file, so the judge commands use the
+    default registry as ``arena serve`` does; no Hub models, so it holds the demo models."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ARENA_CONFIG_PATH", raising=False)
+    monkeypatch.setenv("ARENA_DEFAULT_HUB_MODELS", "")
+    return tmp_path

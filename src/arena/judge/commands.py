@@ -1,111 +1,39 @@
-"""CLI commands of arena.judge: ``arena judge answer | grade | show | agreement``.
+"""CLI commands of arena.judge: ``arena judge run | answer | grade | show | agreement``.
 
-Heavy imports stay inside the command bodies so ``arena --help`` stays fast.
+The work itself is in ``steps`` (answer, grade, show) and ``run_command`` (all three in a
+row). Heavy imports stay inside the command bodies so ``arena --help`` stays fast.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 
-T = TypeVar("T")
+from arena.judge.cli_support import (
+    REGISTRY_HELP,
+    build_providers,
+    fail,
+    load_mapping,
+    parse_pairs,
+    run_async,
+)
+from arena.judge.run_command import run_command
 
 judge_app = typer.Typer(
     name="judge",
-    help="LLM-as-a-judge: MT-Bench and Arena-Hard style automatic evaluation.",
+    help="LLM-as-a-judge: MT-Bench and Arena-Hard style automatic evaluation. "
+    "Start with 'arena judge run' (walkthrough: docs/judge.md).",
     no_args_is_help=True,
 )
+judge_app.command("run")(run_command)
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the root app."""
     app.add_typer(judge_app, name="judge")
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.secho(message, fg=typer.colors.RED, err=True)
-    return typer.Exit(code=2)
-
-
-def _run(make: Callable[[], Awaitable[T]]) -> T:
-    """Run a coroutine on uvloop when installed (lower per-call overhead), else asyncio."""
-    try:
-        import uvloop
-
-        factory = uvloop.new_event_loop
-    except ImportError:  # pragma: no cover - uvicorn[standard] brings uvloop
-        factory = None
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(make())
-
-
-def _load_specs(names: Sequence[str], config: Path | None) -> tuple[dict[str, Any], Any]:
-    from arena.config import Settings
-    from arena.providers.registry import RegistryError, load_registry
-
-    settings = Settings()
-    path = config or settings.resolved_config_path()
-    if path is None:
-        raise _fail("a model registry is needed: pass --config arena.yaml")
-    try:
-        registry = load_registry(path)
-    except RegistryError as e:
-        raise _fail(str(e)) from None
-    specs = {s.name: s for s in registry.models}
-    unknown = [n for n in names if n not in specs]
-    if unknown:
-        raise _fail(
-            f"model(s) not in {path}: {', '.join(unknown)}; it has {', '.join(sorted(specs))}"
-        )
-    return specs, settings
-
-
-def _providers(names: Sequence[str], config: Path | None) -> Any:
-    """Providers for the named models from the model registry file, OpenAI-compatible ones
-    on one shared HTTP client; close them with ``await providers.aclose()``."""
-    from arena.judge.clients import build_provider_set
-
-    specs, settings = _load_specs(names, config)
-    return build_provider_set(specs, list(names), settings)
-
-
-def _judge_providers(names: Sequence[str], config: Path | None, clients: int) -> Any:
-    """Judge providers on shared HTTP clients: one by default (``clients`` 0 or 1), or the
-    judge's calls spread over ``clients`` shared clients."""
-    from arena.judge.clients import build_provider_set
-
-    specs, settings = _load_specs(names, config)
-    return build_provider_set(specs, list(names), settings, clients=max(1, clients))
-
-
-def _parse_pairs(values: Sequence[str], what: str) -> dict[str, float]:
-    out = {}
-    for value in values:
-        key, sep, number = value.partition("=")
-        try:
-            if not sep:
-                raise ValueError
-            out[key.strip()] = float(number)
-        except ValueError:
-            raise _fail(f"{what} must look like NAME=NUMBER, got {value!r}") from None
-    return out
-
-
-def _load_mapping(path: Path) -> dict[str, Any]:
-    import yaml
-
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as e:
-        raise _fail(f"cannot read {path}: {e}") from None
-    if not isinstance(doc, dict):
-        raise _fail(f"{path} must hold a mapping")
-    return doc
 
 
 # ---------------------------------------------------------------- answer
@@ -116,7 +44,7 @@ def answer_command(
     questions: str = typer.Option(..., "--questions", "-q", help="Question JSONL (path or URL)."),
     models: list[str] = typer.Option(..., "--model", "-m", help="Model name (repeatable)."),
     out: Path = typer.Option(..., "--out", "-o", help="Answer JSONL to append to."),
-    config: Path | None = typer.Option(None, "--config", "-c", help="Model registry YAML."),
+    config: Path | None = typer.Option(None, "--config", "-c", help=REGISTRY_HELP),
     concurrency: int = typer.Option(8, min=1, help="Conversations in flight."),
     max_tokens: int = typer.Option(1024, min=1, help="Token limit per answer turn."),
     temperature: list[str] = typer.Option(
@@ -138,49 +66,33 @@ def answer_command(
     Default temperatures by category (MT-Bench): writing/roleplay 0.7; extraction, math,
     coding, reasoning 0.0; stem, humanities 0.1; others 0.7.
     """
-    from arena.errors import ArenaError
-    from arena.judge.answering import TemperatureTable, generate_answers
-    from arena.judge.benchmark_files import load_questions
-    from arena.judge.calls import RetryPolicy
+    from arena.judge.answering import TemperatureTable
+    from arena.judge.steps import ANSWER_RETRY_HINT, answer_step
 
-    try:
-        qs = load_questions(questions)
-    except ArenaError as e:
-        raise _fail(e.message) from None
-    if limit is not None:
-        qs = qs[:limit]
     table = TemperatureTable()
     if temperature_table is not None:
-        mapping = _load_mapping(temperature_table)
-        table = TemperatureTable({str(k): float(v) for k, v in mapping.items()}, table.default)
-    table = table.with_overrides(_parse_pairs(temperature, "--temperature"), default_temperature)
-    providers = _providers(models, config)
-    policy = RetryPolicy(attempts=retries, timeout_s=timeout)
-
-    async def main():
+        mapping = load_mapping(temperature_table)
         try:
-            return await generate_answers(
-                providers.providers,
-                qs,
-                out,
-                concurrency=concurrency,
-                temperatures=table,
-                max_tokens=max_tokens,
-                policy=policy,
-                show_progress=progress,
-            )
-        finally:
-            await providers.aclose()
-
-    summary = _run(main)
-    typer.echo(
-        f"wrote {summary.written} answers to {out}; {summary.skipped} already there; "
-        f"{summary.failed} failed"
+            by_category = {str(k): float(v) for k, v in mapping.items()}
+        except (TypeError, ValueError):
+            raise fail(f"{temperature_table} must map categories to numbers") from None
+        table = TemperatureTable(by_category, table.default)
+    table = table.with_overrides(parse_pairs(temperature, "--temperature"), default_temperature)
+    summary = answer_step(
+        questions,
+        models,
+        out,
+        config=config,
+        concurrency=concurrency,
+        max_tokens=max_tokens,
+        temperatures=table,
+        timeout=timeout,
+        retries=retries,
+        limit=limit,
+        progress=progress,
     )
-    for failure in summary.failures[:20]:
-        typer.echo(f"  failed: {failure}", err=True)
     if summary.failed:
-        typer.echo("rerun the same command to retry the failed ones", err=True)
+        typer.echo(ANSWER_RETRY_HINT, err=True)
         raise typer.Exit(code=1)
 
 
@@ -196,10 +108,12 @@ def grade_command(
     answers: list[str] = typer.Option(
         ..., "--answers", "-a", help="Answer JSONL file, directory or URL (repeatable)."
     ),
-    judge_prompts: str = typer.Option(..., help="Judge-prompt JSONL (path or URL)."),
+    judge_prompts: str | None = typer.Option(
+        None, help="Judge-prompt JSONL (path or URL); default: the prompts Arena ships."
+    ),
     judges: list[str] = typer.Option(..., "--judge", "-j", help="Judge model (repeatable)."),
     out: Path = typer.Option(..., "--out", "-o", help="Judgment JSONL to append to."),
-    config: Path | None = typer.Option(None, "--config", "-c", help="Model registry YAML."),
+    config: Path | None = typer.Option(None, "--config", "-c", help=REGISTRY_HELP),
     models: list[str] = typer.Option(
         [], "--model", "-m", help="Models to grade (default: every model with answers)."
     ),
@@ -236,88 +150,40 @@ def grade_command(
 ) -> None:
     """Grade answers with judge models; resumable; failures are recorded, never fatal.
 
-    The judge prompt for each judgment is picked from --judge-prompts by its shape: single
-    or pairwise, one or two turns, with or without a reference answer, and the verdict its
-    output_format asks for ([[rating]], [[A]] or, for arena-hard, [[A>>B]]).
+    The judge prompt for each judgment is picked from --judge-prompts (default: the prompts
+    that ship with Arena) by its shape: single or pairwise, one or two turns, with or without
+    a reference answer, and the verdict its output_format asks for ([[rating]], [[A]] or, for
+    arena-hard, [[A>>B]]).
     """
-    from arena.errors import ArenaError
-    from arena.judge.benchmark_files import (
-        attach_references,
-        load_answers,
-        load_judge_prompts,
-        load_questions,
-        load_references,
-    )
-    from arena.judge.cache import JudgeCache
-    from arena.judge.calls import JudgeCaller, RetryPolicy
-    from arena.judge.grading import (
-        DEFAULT_REFERENCE_CATEGORIES,
-        Grader,
-        Mode,
-        Spread,
-        grade,
-        plan_tasks,
-    )
-    from arena.judge.prompts import PromptBook
+    from arena.judge.steps import grade_step
 
-    try:
-        grade_mode = Mode(mode)
-        spread_mode = Spread(spread)
-    except ValueError as e:
-        raise _fail(str(e)) from None
-    try:
-        qs = load_questions(questions)
-        if reference:
-            qs = attach_references(qs, load_references(reference))
-        if limit is not None:
-            qs = qs[:limit]
-        all_answers = load_answers(answers)
-        book = PromptBook(load_judge_prompts(judge_prompts), prompt)
-        chosen = list(models) or sorted(all_answers)
-        tasks, missing = plan_tasks(grade_mode, qs, all_answers, chosen, baseline=baseline)
-        grader = Grader(
-            grade_mode,
-            book,
-            all_answers,
-            reference_categories=frozenset(reference_category) or DEFAULT_REFERENCE_CATEGORIES,
-            parse_retries=parse_retries,
-        )
-        grader.check_prompts(tasks)
-    except ArenaError as e:
-        raise _fail(e.message) from None
-    providers = _judge_providers(judges, config, judge_clients)
-    store = None if no_cache else JudgeCache(cache or out.with_name(out.name + ".cache.sqlite"))
-    policy = RetryPolicy(attempts=retries, initial_backoff_s=backoff, timeout_s=timeout)
-    params = {"temperature": judge_temperature, "max_tokens": max_tokens}
-    callers = [
-        JudgeCaller(name, providers[name], params=params, cache=store, policy=policy)
-        for name in dict.fromkeys(judges)
-    ]
-
-    async def main():
-        try:
-            return await grade(
-                grader,
-                tasks,
-                callers,
-                out,
-                spread=spread_mode,
-                concurrency=concurrency,
-                missing_answers=missing,
-                show_progress=progress,
-            )
-        finally:
-            await providers.aclose()
-            if store is not None:
-                store.close()
-
-    summary = _run(main)
-    statuses = ", ".join(f"{k} {v}" for k, v in sorted(summary.statuses.items())) or "none"
-    typer.echo(
-        f"judged {summary.judged} tasks ({summary.skipped} already done, "
-        f"{summary.missing_answers} lacked answers); verdicts: {statuses}"
+    grade_step(
+        mode,
+        questions,
+        answers,
+        judges,
+        out,
+        judge_prompts=judge_prompts,
+        config=config,
+        models=models,
+        baseline=baseline,
+        reference=reference,
+        reference_categories=reference_category,
+        prompt_names=prompt,
+        spread=spread,
+        concurrency=concurrency,
+        judge_clients=judge_clients,
+        parse_retries=parse_retries,
+        retries=retries,
+        timeout=timeout,
+        backoff=backoff,
+        max_tokens=max_tokens,
+        judge_temperature=judge_temperature,
+        cache=cache,
+        no_cache=no_cache,
+        limit=limit,
+        progress=progress,
     )
-    typer.echo("written to " + ", ".join(summary.outputs))
 
 
 # ---------------------------------------------------------------- show
@@ -347,26 +213,19 @@ def show_command(
 ) -> None:
     """Scores: MT-Bench per turn/category/overall, pairwise win rates, Arena-Hard win rate
     against the baseline (with and without style control), tokens and cost per judge."""
-    from arena.errors import ArenaError
-    from arena.judge.report import build_report, print_report
+    from arena.judge.steps import show_step
 
-    try:
-        report = build_report(
-            judgments,
-            baseline=baseline,
-            answers=answers,
-            plot=plot,
-            prices=_load_mapping(prices) if prices else None,
-            rounds=rounds,
-            seed=seed,
-            questions=questions,
-        )
-    except ArenaError as e:
-        raise _fail(e.message) from None
-    print_report(report)
-    if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(report.as_json(), indent=2), encoding="utf-8")
+    show_step(
+        judgments,
+        baseline=baseline,
+        answers=answers,
+        plot=plot,
+        questions=questions,
+        prices=load_mapping(prices) if prices else None,
+        rounds=rounds,
+        seed=seed,
+        json_out=json_out,
+    )
 
 
 # ---------------------------------------------------------------- agreement
@@ -381,8 +240,10 @@ def agreement_command(
         None, help="Clean-battle JSONL (conversation_a/b) to judge and compare with human votes."
     ),
     judge: str | None = typer.Option(None, "--judge", "-j", help="Judge model for --battles."),
-    judge_prompts: str | None = typer.Option(None, help="Judge-prompt JSONL for --battles."),
-    config: Path | None = typer.Option(None, "--config", "-c", help="Model registry YAML."),
+    judge_prompts: str | None = typer.Option(
+        None, help="Judge-prompt JSONL for --battles (default: the prompts Arena ships)."
+    ),
+    config: Path | None = typer.Option(None, "--config", "-c", help=REGISTRY_HELP),
     out: Path | None = typer.Option(None, "--out", "-o", help="Judgments of the battles (JSONL)."),
     prompt: list[str] = typer.Option([], "--prompt", help="Use only these judge prompts (names)."),
     concurrency: int = typer.Option(16, min=1),
@@ -398,20 +259,26 @@ def agreement_command(
 
     if battles is None:
         if not judgments:
-            raise _fail("pass --judgments (two judges) or --battles with --judge")
+            raise fail(
+                "pass --judgments FILE... (pairwise judgments of two or more judges), or "
+                "--battles FILE with --judge MODEL and --out FILE"
+            )
         try:
             votes = judge_votes(load_judgments(judgments).pair)
         except ArenaError as e:
-            raise _fail(e.message) from None
+            raise fail(e.message) from None
         names = sorted(votes)
         if len(names) < 2:
-            raise _fail(f"need pairwise judgments of two judges; found {names or 'none'}")
+            raise fail(
+                f"need pairwise judgments of two judges; found {names or 'none'}: grade the "
+                "same answers with a second judge (arena judge grade --mode pairwise-all)"
+            )
         for i, first in enumerate(names):
             for second in names[i + 1 :]:
                 _echo_agreement(first, second, agreement(votes[first], votes[second]))
         return
-    if not (judge and judge_prompts and out):
-        raise _fail("--battles needs --judge, --judge-prompts and --out")
+    if not (judge and out):
+        raise fail("--battles needs --judge MODEL and --out FILE (the judgments are written there)")
     result = _judge_battles(
         battles,
         judge=judge,
@@ -443,7 +310,7 @@ def _judge_battles(
     battles_path: str,
     *,
     judge: str,
-    judge_prompts: str,
+    judge_prompts: str | None,
     config: Path | None,
     out: Path,
     prompt: Sequence[str],
@@ -455,21 +322,21 @@ def _judge_battles(
 ) -> dict[str, Any]:
     from arena.errors import ArenaError
     from arena.judge.agreement import agreement, battles_as_benchmark, human_votes, judge_votes
-    from arena.judge.benchmark_files import load_judge_prompts
     from arena.judge.cache import JudgeCache
     from arena.judge.calls import JudgeCaller, RetryPolicy
     from arena.judge.grading import Grader, Mode, grade
-    from arena.judge.prompts import PromptBook
+    from arena.judge.prompts import PromptBook, load_prompt_file
     from arena.judge.sources import read_jsonl, read_jsonl_if_exists
 
     try:
         bench = battles_as_benchmark(read_jsonl(battles_path))
-        book = PromptBook(load_judge_prompts(judge_prompts), prompt)
+        prompts, source = load_prompt_file(judge_prompts)
+        book = PromptBook(prompts, prompt, source=source)
         grader = Grader(Mode.PAIRWISE_ALL, book, bench.answers, parse_retries=parse_retries)
         grader.check_prompts(bench.tasks)
     except ArenaError as e:
-        raise _fail(e.message) from None
-    providers = _judge_providers([judge], config, 1)
+        raise fail(e.message) from None
+    providers = build_providers([judge], config)
     store = JudgeCache(out.with_name(out.name + ".cache.sqlite"))
     caller = JudgeCaller(
         judge,
@@ -488,7 +355,7 @@ def _judge_battles(
             await providers.aclose()
             store.close()
 
-    summary = _run(main)
+    summary = run_async(main)
     rows = [r for r in read_jsonl_if_exists(out) if "g1_winner" in r]
     votes = judge_votes(rows).get(judge, {})
     result = agreement(votes, human_votes(bench.battles, bench.keys))

@@ -1,10 +1,13 @@
 """Choosing the judge prompt for each judgment and filling it in.
 
-Prompts come from the user's judge-prompt file. Which one serves which judgment is read off
-the prompt itself rather than off its name: its ``type`` (single or pairwise), whether its
-template asks for a second turn (``{question_2}``), whether it needs a reference answer
-(``{ref_answer_1}``) and the verdict scale its ``output_format`` asks for. ``--prompt NAME``
-narrows the choice when a file holds several candidates for the same slot.
+Prompts come from a judge-prompt file in MT-Bench's layout: the user's (``--judge-prompts``,
+e.g. MT-Bench's ``judge_prompts.jsonl``) or, when none is given, the one that ships with
+Arena (``data/judge_prompts.jsonl``: our own wording, one prompt per slot below). Which one
+serves which judgment is read off the prompt itself rather than off its name: its ``type``
+(single or pairwise), whether its template asks for a second turn (``{question_2}``),
+whether it needs a reference answer (``{ref_answer_1}``) and the verdict scale its
+``output_format`` asks for. ``--prompt NAME`` narrows the choice when a file holds several
+candidates for the same slot.
 """
 
 from __future__ import annotations
@@ -12,11 +15,29 @@ from __future__ import annotations
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from arena.errors import BadRequest
-from arena.judge.benchmark_files import JudgePrompt
+from arena.judge.benchmark_files import JudgePrompt, load_judge_prompts
 from arena.judge.verdicts import Scale
+
+SHIPPED_PROMPTS_NAME = "Arena's own judge prompts"
+
+
+def shipped_prompts_path() -> Path:
+    """The judge-prompt file that ships inside the package (a real file: the package is
+    installed unzipped, as its web templates need)."""
+    return Path(str(resources.files("arena.judge").joinpath("data", "judge_prompts.jsonl")))
+
+
+def load_prompt_file(location: str | Path | None) -> tuple[list[JudgePrompt], str]:
+    """The prompts of ``location``, or the shipped ones when it is None; with a name for
+    messages."""
+    if location is None:
+        return load_judge_prompts(shipped_prompts_path()), SHIPPED_PROMPTS_NAME
+    return load_judge_prompts(location), f"the judge-prompt file {location}"
 
 
 def prompt_scale(prompt: JudgePrompt) -> Scale:
@@ -57,7 +78,14 @@ class PromptSlot:
 class PromptBook:
     """The judge prompts a run may use, one per slot."""
 
-    def __init__(self, prompts: Iterable[JudgePrompt], names: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        prompts: Iterable[JudgePrompt],
+        names: Iterable[str] = (),
+        *,
+        source: str = "the judge-prompt file",
+    ) -> None:
+        self.source = source
         prompts = list(prompts)
         wanted = list(names)
         if wanted:
@@ -66,7 +94,7 @@ class PromptBook:
             if unknown:
                 raise BadRequest(
                     f"unknown judge prompt name(s) {', '.join(unknown)}; "
-                    f"the file has {', '.join(sorted(known))}"
+                    f"{self.source} has {', '.join(sorted(known))}: pass one of those to --prompt"
                 )
             prompts = [p for p in prompts if p.name in wanted]
         self._by_slot: dict[PromptSlot, list[JudgePrompt]] = {}
@@ -80,7 +108,8 @@ class PromptBook:
         if len(candidates) > 1:
             names = ", ".join(p.name for p in candidates)
             raise BadRequest(
-                f"several judge prompts fit ({slot.describe()}): {names}; choose with --prompt NAME"
+                f"several judge prompts of {self.source} fit ({slot.describe()}): {names}; "
+                "choose one with --prompt NAME"
             )
         return candidates[0] if candidates else None
 
@@ -89,7 +118,13 @@ class PromptBook:
             return self._chosen[slot]
         prompt = self.find(slot)
         if prompt is None:
-            raise BadRequest(f"the judge-prompt file has no prompt for: {slot.describe()}")
+            hint = (
+                "add a prompt of that shape to it, or leave out --judge-prompts to use "
+                "Arena's own prompts, which cover every shape"
+                if self.source != SHIPPED_PROMPTS_NAME
+                else "leave out --prompt, or name a prompt of that shape"
+            )
+            raise BadRequest(f"{self.source} has no prompt for: {slot.describe()}; {hint}")
         self._chosen[slot] = prompt
         return prompt
 

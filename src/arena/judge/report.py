@@ -47,6 +47,7 @@ class Report:
     arena_hard: BaselineScores | None
     skipped_games: int
     costs: tuple[JudgeCost, ...]
+    skipped_pairs: int = 0  # pairwise judgments without a verdict in both orders
 
     def as_json(self) -> dict[str, Any]:
         def clean(value: Any) -> Any:
@@ -124,8 +125,9 @@ def build_report(
     pairwise = None
     pair_base = None
     pair_board = None
+    skipped_pairs = 0
     if data.pair:
-        columns, _ = pair_battles(data.pair)
+        columns, skipped_pairs = pair_battles(data.pair)
         pair_base = baseline if baseline in set(columns.model_a) | set(columns.model_b) else None
         pairwise = tuple(pair_records(columns, against=pair_base))
         if len(columns):
@@ -147,7 +149,25 @@ def build_report(
         arena_hard = baseline_scores(columns, base, rounds=rounds, seed=seed, features=features)
 
     costs = judge_costs([*single, *data.pair, *data.graded], prices)
-    return Report(mt, plot_path, pairwise, pair_base, pair_board, arena_hard, skipped, tuple(costs))
+    return Report(
+        mt,
+        plot_path,
+        pairwise,
+        pair_base,
+        pair_board,
+        arena_hard,
+        skipped,
+        tuple(costs),
+        skipped_pairs,
+    )
+
+
+NO_VERDICTS = (
+    "The judge gave no usable verdict: its calls failed ('error' in the judgment rows; rerun "
+    "the grading command, which retries just those) or its answers did not end in the verdict "
+    "format the prompt asks for ('unparsable'; read the 'judgment' fields, and try a stronger "
+    "judge or a larger --max-tokens)."
+)
 
 
 def print_report(report: Report) -> None:
@@ -155,7 +175,15 @@ def print_report(report: Report) -> None:
     from rich.table import Table
 
     console = Console()
-    if report.mt_bench is not None:
+    no_mt_bench = report.mt_bench is not None and not report.mt_bench.models
+    no_pairwise = report.pairwise is not None and not report.pairwise
+    if no_mt_bench:
+        console.print(f"MT-Bench: none of {report.mt_bench.excluded} judgments has a score.")
+    if no_pairwise:
+        console.print(f"Pairwise: none of {report.skipped_pairs} judgments has a verdict.")
+    if no_mt_bench or no_pairwise:
+        console.print(NO_VERDICTS)
+    if report.mt_bench is not None and report.mt_bench.models:
         turns = sorted({t for m in report.mt_bench.models for t in m.turn_scores})
         table = Table(title="MT-Bench (single grading)")
         table.add_column("model")
@@ -183,7 +211,7 @@ def print_report(report: Report) -> None:
             console.print(f"{report.mt_bench.excluded} judgments had no valid score (left out)")
         if report.plot is not None:
             console.print(f"radar plot: {report.plot}")
-    if report.pairwise is not None:
+    if report.pairwise is not None and report.pairwise:
         title = "Pairwise" + (
             f" against {report.pairwise_baseline}" if report.pairwise_baseline else ""
         )
@@ -196,6 +224,8 @@ def print_report(report: Report) -> None:
                 f"{r.win_rate:.1%}", f"{r.adjusted_win_rate:.1%}",
             )  # fmt: skip
         console.print(table)
+        if report.skipped_pairs:
+            console.print(f"{report.skipped_pairs} pairwise judgments had no verdict (left out)")
     if report.pairwise_ratings is not None:
         board = report.pairwise_ratings
         table = Table(title="Pairwise: Bradley–Terry ratings (bootstrap 95% CI)")

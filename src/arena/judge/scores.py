@@ -183,7 +183,11 @@ def baseline_scores(
     from arena.ratings import bootstrap_intervals, fit_bradley_terry
 
     if len(columns) == 0:
-        raise BadRequest("no battles with a verdict to score")
+        raise BadRequest(
+            "no battles with a verdict to score: every judgment failed or was unparsable; "
+            "read the 'error' and 'judgment' fields of the judgment file, then rerun the "
+            "grading command (failed calls are retried) or try a stronger judge"
+        )
     battles = to_battles(columns)
     if baseline not in battles.models:
         raise BadRequest(

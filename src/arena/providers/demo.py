@@ -9,6 +9,10 @@ and ``seed``, reports usage, and sometimes writes Markdown (headings, bullet and
 lists, bold) so the UI's rendering and the leaderboard's style features have something to
 show. Everything is deterministic given the model name, the prompt and ``seed``.
 
+A chat that asks for a judge's verdict (``[[rating]]``, ``[[A]]``/``[[B]]``, ``[[A>>B]]``)
+gets a short judgement ending in a well-formed verdict instead (``demo_judge``), so the
+LLM-as-a-judge commands work offline too.
+
 Tokens here are "pieces": a word with its leading space, punctuation or a Markdown marker.
 """
 
@@ -27,6 +31,7 @@ import numpy as np
 from arena.errors import BadRequest, NotSupported
 from arena.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 from arena.providers.base import Delta, EmbeddingResult, Provider, ProviderInfo, TokenUsage
+from arena.providers.demo_judge import judgement_pieces, verdict_format
 from arena.providers.stop_strings import StopMatcher
 
 _WORDS = """
@@ -163,6 +168,7 @@ class _Job:
     seed: int
     stops: list[str]
     preface: str
+    verdict: str | None = None  # the verdict format a judge prompt asks for, if any
 
 
 class DemoProvider(Provider):
@@ -208,9 +214,14 @@ class DemoProvider(Provider):
             rng = np.random.default_rng(_seed("length", self.name, job.prompt, seed))
             natural = int(rng.integers(self.answer_tokens[0], self.answer_tokens[1] + 1))
             stop = StopMatcher(job.stops)
-            source = self.model.pieces(
-                job.prompt, seed=seed, temperature=job.temperature, style=self.style
-            )
+            if job.verdict is not None:
+                # A judgement ends with its verdict, not at a natural length.
+                natural = 1 << 30
+                source = judgement_pieces(self.name, job.prompt, kind=job.verdict, seed=seed)
+            else:
+                source = self.model.pieces(
+                    job.prompt, seed=seed, temperature=job.temperature, style=self.style
+                )
             finish, produced, last = "stop", 0, ""
             if job.preface:
                 yield Delta(text=job.preface, index=index)
@@ -255,6 +266,7 @@ class DemoProvider(Provider):
             seed=int(self._param(request.seed, "seed", 0)),
             stops=request.stop_list(),
             preface=f"I see {images} image{'s' if images != 1 else ''}. " if images else "",
+            verdict=verdict_format("\n".join(m.text() for m in request.messages)),
         )
 
     def _completion_job(self, request: CompletionRequest) -> _Job:
