@@ -199,7 +199,7 @@ def test_navigation_and_demo_notice(tmp_path, page: Page):
         expect(page.locator("#model-a option").first).to_contain_text("(demo)")
         nav.get_by_role("link", name="Leaderboard").click()
         expect(page).to_have_url(url + "/leaderboard")
-        expect(page.get_by_role("heading", name="Leaderboard")).to_be_visible()
+        expect(page.get_by_role("heading", name="Leaderboard", exact=True)).to_be_visible()
         page.get_by_role("navigation", name="Main").get_by_role("link", name="Direct chat").click()
         expect(page).to_have_url(url + "/direct")
 

@@ -20,13 +20,23 @@
   const newRoundBtn = document.getElementById("new-round");
   const notices = document.getElementById("notices");
   const status = document.getElementById("status");
-  const voteButtons = Array.from(document.querySelectorAll("#votebar button[data-vote]"));
+  const dock = document.getElementById("dock");
+  const voteArea = document.getElementById("vote-area");
+  const voteReveal = document.getElementById("vote-reveal");
+  const votebar = document.getElementById("votebar");
+  const voteButtons = Array.from(votebar.querySelectorAll("button[data-vote]"));
+  const voteKeys = Object.fromEntries(
+    voteButtons.map((b) => [b.getAttribute("aria-keyshortcuts"), b]));
+  // From this width the whole dock sticks to the bottom of the screen (arena.css).
+  const wide = window.matchMedia("(min-width: 720px)");
   const logs = Object.fromEntries(sides.map((s) => [s, document.getElementById("log-" + s)]));
 
   let battle = null; // {id, ...} from POST /api/battles
   let busy = false;
   let voted = false;
   let answered = false;
+  let rated = false; // direct chat: the latest answer has its rating
+  let started = false; // a message was sent in this round: the vote area is shown
   let regenerable = false; // a turn with a failed answer takes no vote but a regenerate
 
   class ApiError extends Error {
@@ -76,9 +86,48 @@
     updateVotes();
   }
 
+  function voteOpen() {
+    return !busy && answered && !voted;
+  }
+
+  // data-vote on the chat: none (nothing sent yet), waiting, open, or done (voted; rated).
   function updateVotes() {
-    const open = !busy && answered && !voted;
+    const open = voteOpen();
     voteButtons.forEach((b) => { b.disabled = !open; });
+    voteArea.hidden = !started;
+    root.dataset.vote = !started ? "none" : open ? "open" : (voted || rated) ? "done" : "waiting";
+  }
+
+  // The answers have ended and can be voted on: put the buttons in view (on a phone the vote
+  // area is sticky now, but may sit above the screen if the page was scrolled past it) and
+  // take the focus there, so keys 1-4 vote at once. Direct chat on a wide screen keeps the
+  // focus in the message box: chatting on is the usual next step there.
+  function presentVote() {
+    if (!wide.matches) voteArea.scrollIntoView({ block: "nearest" });
+    if (mode === "direct" && wide.matches) prompt.focus();
+    else votebar.focus({ preventScroll: true });
+  }
+
+  function typingIn(el) {
+    return !!el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
+  }
+
+  // Keys 1-4 (1-3 in direct chat) press the vote buttons, unless the user is typing.
+  function onShortcut(e) {
+    if (e.defaultPrevented || e.repeat || e.isComposing) return;
+    if (e.altKey || e.ctrlKey || e.metaKey) return;
+    if (typingIn(e.target) || typingIn(document.activeElement)) return;
+    const button = voteKeys[e.key];
+    if (!button || button.disabled || !voteOpen()) return;
+    e.preventDefault();
+    vote(button);
+  }
+
+  // The dock covers the bottom of a wide screen: a message scrolled into view clears it
+  // (arena.css gives .msg a scroll-margin of --dock-h; not scroll-padding on the page, which
+  // would make focusing anything in the dock scroll the page).
+  function measureDock() {
+    document.documentElement.style.setProperty("--dock-h", dock.offsetHeight + "px");
   }
 
   function bubble(side, role, text) {
@@ -221,6 +270,9 @@
       imageInput.value = "";
       imageName.textContent = "";
       answered = false;
+      rated = false;
+      started = true;
+      voteButtons.forEach((b) => b.removeAttribute("aria-pressed"));
       status.textContent = "Waiting for the answers…";
       await streamTurn("/battles/" + battle.battle_id + "/messages", { text, image_id: imageId });
       if (status.textContent.startsWith("Waiting")) {
@@ -228,18 +280,22 @@
       }
     } catch (err) {
       userBubbles.forEach((li) => li.remove());
+      started = sides.some((s) => logs[s].querySelector(".msg-assistant"));
       if (userBubbles.length && !prompt.value) prompt.value = text;
       notice(err.message, "error");
       status.textContent = "";
     } finally {
       setBusy(false);
-      if (!voted) prompt.focus();
+      if (voteOpen()) presentVote();
+      else if (!voted) prompt.focus();
     }
   }
 
   function votePrompt() {
-    if (mode === "direct") return "Rate the answer, or keep chatting.";
-    return "Compare the answers, then vote — or keep chatting.";
+    if (mode === "direct") {
+      return "Rate the answer (keys 1–3; Esc first if you are typing), or keep chatting.";
+    }
+    return "Compare the answers, then vote (keys 1–4) — or keep chatting.";
   }
 
   async function regenerate() {
@@ -257,17 +313,31 @@
       status.textContent = "";
     } finally {
       setBusy(false);
+      if (voteOpen()) presentVote();
     }
   }
 
+  // The names go in each pane's title and, right above the vote buttons, in one line that
+  // is on screen when the vote is cast (the pane titles may be far above on a phone).
   function showReveal(models) {
+    const parts = [];
     for (const side of sides) {
       const info = models && models[side];
       const el = document.querySelector('[data-side-reveal="' + side + '"]');
       if (!info || !el) continue;
-      el.textContent = info.name + (info.demo ? " (demo)" : "");
+      const name = info.name + (info.demo ? " (demo)" : "");
+      el.textContent = name;
       el.hidden = false;
+      const label = document.querySelector('[data-side-label="' + side + '"]');
+      const part = document.createElement("span");
+      const who = document.createElement("strong");
+      who.textContent = name;
+      part.append((label ? label.textContent : side) + ": ", who);
+      parts.push(part);
     }
+    if (!parts.length) return;
+    voteReveal.replaceChildren(...parts.flatMap((part, i) => (i ? [" · ", part] : [part])));
+    voteReveal.hidden = false;
   }
 
   async function vote(button) {
@@ -279,6 +349,7 @@
       button.setAttribute("aria-pressed", "true");
       if (mode === "direct") {
         answered = false; // one rating per answer; the next answer can be rated again
+        rated = true;
         status.textContent = "Thanks for the feedback.";
       } else {
         voted = true;
@@ -287,7 +358,7 @@
         status.textContent = flagged
           ? "Vote recorded, but it will not count: a model revealed its identity."
           : "Thanks! Your vote was recorded. Press New round to battle again.";
-        newRoundBtn.focus();
+        newRoundBtn.focus({ preventScroll: true }); // the vote area stays in view
       }
     } catch (err) {
       notice(err.message, "error");
@@ -302,6 +373,10 @@
     voted = false;
     answered = false;
     regenerable = false;
+    rated = false;
+    started = false;
+    voteReveal.hidden = true;
+    voteReveal.replaceChildren();
     for (const side of sides) logs[side].replaceChildren();
     document.querySelectorAll("[data-side-reveal]").forEach((el) => {
       el.hidden = true; el.textContent = "";
@@ -316,7 +391,12 @@
   form.addEventListener("submit", (e) => { e.preventDefault(); send(); });
   prompt.addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); }
+    // Esc leaves the message box, so that the vote keys work.
+    if (e.key === "Escape" && !e.isComposing) {
+      if (voteOpen()) votebar.focus({ preventScroll: true }); else prompt.blur();
+    }
   });
+  document.addEventListener("keydown", onShortcut);
   imageInput.addEventListener("change", () => {
     const f = imageInput.files && imageInput.files[0];
     imageName.textContent = f ? f.name : "";
@@ -327,5 +407,6 @@
   document.querySelectorAll("[data-model-picker]").forEach((sel) => {
     sel.addEventListener("change", () => { if (battle) newRound(); });
   });
+  if (window.ResizeObserver) new ResizeObserver(measureDock).observe(dock);
   setBusy(false);
 })();
