@@ -1,16 +1,28 @@
 """Time the leaderboard pipeline on generated public-layout battles.
 
 Writes N battles among M models (every public field, conv_metadata included) as JSON Lines
-and Parquet, then times: loading + normalizing each, the base filters + a category, a
+and Parquet, then measures loading + normalizing each — wall time and peak memory (RSS), each
+load in a fresh child process — beside two peers run on the same files in the same run:
+"whole-file", the way the loader worked before it streamed (parse the whole file with PyArrow
+or Polars, then normalize it in one piece), and a plain ``polars.read_ndjson`` /
+``polars.read_parquet`` that only parses. Then it times the base filters + a category, a
 Bradley–Terry fit with bootstrap intervals, and style control with sandwich intervals.
 
     python benchmarks/leaderboard_pipeline.py --battles 200000 --models 40 --rounds 100
+    python benchmarks/leaderboard_pipeline.py --battles 2000000 --load-only --data-dir /tmp/b2m
+
+``--data-dir`` keeps the generated files (2,000,000 battles take about a minute to write and
+2 GB of disk) so later runs reuse them; ``--json-array`` also loads the same battles written
+as one JSON array (streamed; the whole-file JSON array reader is too slow to include).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -90,6 +102,84 @@ def generate(path: Path, n: int, n_models: int, seed: int = 0) -> None:
             f.write(json.dumps(row) + "\n")
 
 
+# Each load runs in a fresh interpreter that reports its own wall time (after imports) and
+# peak RSS, so one approach's memory cannot hide another's.
+LOADERS = {
+    "streamed": """
+from arena.leaderboard.battle_table import load_battles
+frame = load_battles(PATH).frame
+""",
+    "whole-file": """
+import hashlib
+import polars as pl
+import pyarrow.json as pa_json
+from arena.leaderboard.battle_table import normalize
+digest = hashlib.sha256()
+with open(PATH, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+        digest.update(block)
+raw = pl.read_parquet(PATH) if PATH.endswith(".parquet") else pl.from_arrow(pa_json.read_json(PATH))
+frame = normalize(raw)
+""",
+    "polars": """
+import polars as pl
+frame = pl.read_parquet(PATH) if PATH.endswith(".parquet") else pl.read_ndjson(PATH)
+""",
+}
+CHILD = """
+import json, resource, sys, time
+PATH = sys.argv[1]
+import polars, pyarrow.json, pyarrow.parquet, arena.leaderboard.battle_table
+start, cpu = time.perf_counter(), time.process_time()
+{body}
+wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+try:  # this process's own high-water mark: ru_maxrss may carry the parent's over exec
+    with open("/proc/self/status") as status:
+        peak = next(int(x.split()[1]) * 1024 for x in status if x.startswith("VmHWM:"))
+except OSError:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({{"wall": wall, "cpu": cpu, "peak": peak, "rows": frame.height}}))
+"""
+
+
+def measure_load(approach: str, path: Path) -> dict[str, float]:
+    """Wall time and peak RSS of one approach loading ``path``, in a child process."""
+    code = CHILD.format(body=LOADERS[approach])
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{approach} on {path.name} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def compare_loads(files: dict[str, Path], approaches: dict[str, list[str]]) -> None:
+    """Print wall time, CPU time (all threads) and peak RSS per (format, approach), with
+    ratios to the streamed loader. On a shared machine CPU seconds vary less than wall."""
+    print(
+        f"{'load + normalize':<30} {'wall s':>7} {'CPU s':>7} {'peak RSS MB':>12} "
+        f"{'wall ×':>7} {'RSS ×':>7}"
+    )
+    for label, path in files.items():
+        results = {name: measure_load(name, path) for name in approaches[label]}
+        base = results["streamed"]
+        for name, got in results.items():
+            print(
+                f"{label + ' · ' + name:<30} {got['wall']:7.2f} {got['cpu']:7.2f} "
+                f"{got['peak'] / 1e6:12.0f} {got['wall'] / base['wall']:7.2f} "
+                f"{got['peak'] / base['peak']:7.2f}"
+            )
+
+
+def write_json_array(jsonl: Path, target: Path) -> None:
+    """The same battles as one JSON array, one item per line, streamed."""
+    with jsonl.open("rb") as src, target.open("wb") as out:
+        out.write(b"[\n")
+        for number, line in enumerate(src):
+            out.write((b",\n" if number else b"") + line.rstrip(b"\n"))
+        out.write(b"\n]\n")
+
+
 def timed(label: str, fn):
     start = time.perf_counter()
     out = fn()
@@ -97,68 +187,92 @@ def timed(label: str, fn):
     return out
 
 
+def prepare(folder: Path, battles: int, models: int, json_array: bool) -> dict[str, Path]:
+    """Generated files in ``folder``, reused when a previous run left them there."""
+    import polars as pl
+
+    jsonl = folder / f"battles-{battles}-{models}.jsonl"
+    parquet = jsonl.with_suffix(".parquet")
+    if not jsonl.exists():
+        timed(f"generate {battles} battles (JSONL)", lambda: generate(jsonl, battles, models))
+    if not parquet.exists():
+        pl.scan_ndjson(jsonl).sink_parquet(parquet)
+    files = {"JSONL": jsonl, "Parquet": parquet}
+    if json_array:
+        array = jsonl.with_suffix(".json")
+        if not array.exists():
+            write_json_array(jsonl, array)
+        files["JSON array"] = array
+    sizes = ", ".join(f"{k} {v.stat().st_size / 1e6:.1f} MB" for k, v in files.items())
+    print(f"{battles} battles among {models} models: {sizes}; {os.cpu_count()} CPUs")
+    return files
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--battles", type=int, default=200_000)
     parser.add_argument("--models", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=100)
+    parser.add_argument("--data-dir", type=Path, help="keep/reuse the generated files here")
+    parser.add_argument("--load-only", action="store_true", help="skip filters and fits")
+    parser.add_argument("--json-array", action="store_true", help="also load a JSON array")
+    parser.add_argument("--no-peers", action="store_true", help="time only the streamed loader")
     args = parser.parse_args()
 
-    import polars as pl
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.data_dir or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        files = prepare(folder, args.battles, args.models, args.json_array)
+        peers = [] if args.no_peers else ["whole-file", "polars"]
+        compare_loads(
+            files,
+            {
+                "JSONL": ["streamed", *peers],
+                "Parquet": ["streamed", *peers],
+                "JSON array": ["streamed"],
+            },
+        )
+        if not args.load_only:
+            fit(files["JSONL"], args.rounds)
 
+
+def fit(jsonl: Path, rounds: int) -> None:
     from arena.leaderboard.battle_table import load_battles
     from arena.leaderboard.compute import RatingSettings, compute_leaderboard
     from arena.leaderboard.filters import BattleFilters, select_battles
 
-    with tempfile.TemporaryDirectory() as tmp:
-        jsonl = Path(tmp) / "battles.jsonl"
-        parquet = Path(tmp) / "battles.parquet"
-        timed(
-            f"generate {args.battles} battles (JSONL)",
-            lambda: generate(jsonl, args.battles, args.models),
-        )
-        pl.read_ndjson(jsonl, infer_schema_length=None).write_parquet(parquet)
-        mb = jsonl.stat().st_size / 1e6, parquet.stat().st_size / 1e6
-        print(f"JSONL {mb[0]:.1f} MB, Parquet {mb[1]:.1f} MB")
-        loaded = timed("load + normalize JSONL", lambda: load_battles(jsonl))
-        timed("load + normalize Parquet", lambda: load_battles(parquet))
-        full = timed(
-            "filters + category full", lambda: select_battles(loaded.frame, BattleFilters(), "full")
-        ).frame
-        timed(
-            "filters + category hard_prompts",
-            lambda: select_battles(loaded.frame, BattleFilters(), "hard_prompts"),
-        )
-        timed(
-            f"Bradley–Terry + bootstrap ({args.rounds} rounds)",
-            lambda: compute_leaderboard(
-                full,
-                category="full",
-                style_control=False,
-                settings=RatingSettings(rounds=args.rounds),
-            ),
-        )
-        timed(
-            "Bradley–Terry + sandwich",
-            lambda: compute_leaderboard(
-                full, category="full", style_control=False, settings=RatingSettings(ci="sandwich")
-            ),
-        )
-        timed(
-            "style control + sandwich",
-            lambda: compute_leaderboard(
-                full, category="full", style_control=True, settings=RatingSettings(ci="sandwich")
-            ),
-        )
-        timed(
-            f"style control + bootstrap ({args.rounds} rounds)",
-            lambda: compute_leaderboard(
-                full,
-                category="full",
-                style_control=True,
-                settings=RatingSettings(rounds=args.rounds),
-            ),
-        )
+    loaded = load_battles(jsonl)
+    full = timed(
+        "filters + category full", lambda: select_battles(loaded.frame, BattleFilters(), "full")
+    ).frame
+    timed(
+        "filters + category hard_prompts",
+        lambda: select_battles(loaded.frame, BattleFilters(), "hard_prompts"),
+    )
+    timed(
+        f"Bradley–Terry + bootstrap ({rounds} rounds)",
+        lambda: compute_leaderboard(
+            full, category="full", style_control=False, settings=RatingSettings(rounds=rounds)
+        ),
+    )
+    timed(
+        "Bradley–Terry + sandwich",
+        lambda: compute_leaderboard(
+            full, category="full", style_control=False, settings=RatingSettings(ci="sandwich")
+        ),
+    )
+    timed(
+        "style control + sandwich",
+        lambda: compute_leaderboard(
+            full, category="full", style_control=True, settings=RatingSettings(ci="sandwich")
+        ),
+    )
+    timed(
+        f"style control + bootstrap ({rounds} rounds)",
+        lambda: compute_leaderboard(
+            full, category="full", style_control=True, settings=RatingSettings(rounds=rounds)
+        ),
+    )
 
 
 if __name__ == "__main__":

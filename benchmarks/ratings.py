@@ -120,6 +120,17 @@ def worker_arena(args) -> dict:
             battles, rounds=args.style_rounds, seed=0, compare_plain=False, n_jobs=args.jobs
         ),
     )
+    timed(
+        "style_davidson",
+        lambda: fit_style_control(
+            battles,
+            rounds=args.style_rounds,
+            seed=0,
+            compare_plain=False,
+            n_jobs=args.jobs,
+            ties="davidson",
+        ),
+    )
     timed("elo", lambda: compute_elo(table["model_a"], table["model_b"], table["winner"]))
     reference_like = fit_style_control(
         battles, ci="sandwich", reweight="ipw", coef_ridge=1.0, compare_plain=False
@@ -256,7 +267,7 @@ def style_objective_gap(data: Path, ours, ref) -> str:
     import pyarrow.parquet as pq
 
     from arena.ratings import Battles, normalize_features
-    from arena.ratings.style_control import _objective, _sorted_rows
+    from arena.ratings.style_rows import _objective, _sorted_rows
 
     table = pq.read_table(data, read_dictionary=["model_a", "model_b", "winner"])
     battles = Battles.from_columns(
@@ -383,8 +394,18 @@ def main() -> None:
     report = render(args, results, agreement, command, load_avg)
     print(report)
     args.doc.parent.mkdir(parents=True, exist_ok=True)
-    args.doc.write_text(report)
-    print(f"wrote {args.doc}")
+    args.doc.write_text(report + kept_sections(args.doc))
+    print(f"wrote {args.doc} (its dated sections kept)")
+
+
+def kept_sections(doc: Path) -> str:
+    """The document's own ``## `` sections (dated re-runs, coverage): a new run replaces
+    only the generated part above them."""
+    if not doc.exists():
+        return ""
+    text = doc.read_text()
+    at = text.find("\n## ")
+    return "" if at < 0 else text[at:]
 
 
 def render(args, results, agreement, command, load_avg) -> str:
@@ -397,6 +418,11 @@ def render(args, results, agreement, command, load_avg) -> str:
         ("load (Parquet to fit-ready arrays)", "load", None),
         (f"plain Bradley–Terry + {args.rounds} bootstrap rounds", "plain", "plain_extrapolated"),
         (f"style control + {args.style_rounds} bootstrap rounds", "style", "style_extrapolated"),
+        (
+            f"style control, Davidson ties + {args.style_rounds} bootstrap rounds",
+            "style_davidson",
+            None,
+        ),
         ("online Elo", "elo", None),
     ]
     lines = [

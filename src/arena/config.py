@@ -8,10 +8,32 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal, get_args
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+TieModel = Literal["half", "davidson"]
+IntervalMethod = Literal["bootstrap", "sandwich"]
+Simultaneous = Literal["bonferroni", "chi2"]
+Reweight = Literal["ipw"]
+StyleNormalization = Literal["reference", "fastchat"]
+# Leaderboard method settings and their allowed values (None: the "none" choice).
+LEADERBOARD_CHOICES: dict[str, tuple[str | None, ...]] = {
+    "leaderboard_ties": get_args(TieModel),
+    "leaderboard_ci": get_args(IntervalMethod),
+    "leaderboard_simultaneous": (None, *get_args(Simultaneous)),
+    "leaderboard_reweight": (None, *get_args(Reweight)),
+    "leaderboard_style_normalization": get_args(StyleNormalization),
+}
+
+
+def _env_name(info: ValidationInfo) -> str:
+    return f"ARENA_{str(info.field_name).upper()}"
+
+
+def _listed(choices: tuple[str | None, ...]) -> str:
+    return ", ".join(c or "none" for c in choices)
 
 
 class Settings(BaseSettings):
@@ -103,6 +125,40 @@ class Settings(BaseSettings):
     leaderboard_rounds: int = Field(
         default=200, ge=10, description="Bootstrap rounds of the live leaderboard."
     )
+    # How the live leaderboard is computed (see arena.leaderboard.compute.RatingSettings).
+    leaderboard_ties: TieModel = Field(
+        default="half", description="Ties: half a win each (`half`) or the `davidson` model."
+    )
+    leaderboard_ci: IntervalMethod = Field(
+        default="bootstrap", description="Intervals: `bootstrap` or `sandwich` (model-based)."
+    )
+    leaderboard_simultaneous: Simultaneous | None = Field(
+        default=None,
+        description="Intervals for all models at once: `bonferroni`, `chi2`, or none.",
+    )
+    leaderboard_reweight: Reweight | None = Field(
+        default=None, description="Reweight votes by inverse sampling probability (`ipw`)."
+    )
+    leaderboard_style_normalization: StyleNormalization = Field(
+        default="reference", description="Style features normalised as `reference` or `fastchat`."
+    )
+    leaderboard_min_battles: int = Field(
+        default=300, ge=0, description="Models with fewer battles are preliminary (unranked)."
+    )
+    leaderboard_elo: bool = Field(
+        default=False, description="Also show online Elo with a bootstrap interval."
+    )
+    leaderboard_votes_needed_width: float | None = Field(
+        default=None,
+        gt=0,
+        description="Interval width to estimate each model's votes needed for; unset for none.",
+    )
+    judge_results_dir: Path | None = Field(
+        default=None,
+        description="Folder of `arena judge show --json` reports whose MT-Bench and "
+        "Arena-Hard scores the leaderboard shows beside the arena rating; defaults to "
+        "data_dir/judge.",
+    )
     pair_sampling: str = Field(
         default="weighted",
         pattern="^(weighted|active)$",
@@ -156,6 +212,28 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator(*LEADERBOARD_CHOICES, mode="before")
+    @classmethod
+    def _leaderboard_choice(cls, value: object, info: ValidationInfo) -> object:
+        choices = LEADERBOARD_CHOICES[str(info.field_name)]
+        if value is None or not isinstance(value, str):
+            if value is None and None in choices:
+                return None
+            raise ValueError(f"{_env_name(info)} must be one of {_listed(choices)}")
+        text = value.strip().lower()
+        if text in ("", "none") and None in choices:
+            return None
+        if text not in choices:
+            raise ValueError(f"{_env_name(info)} must be one of {_listed(choices)}, not {value!r}")
+        return text
+
+    @field_validator("leaderboard_votes_needed_width", mode="before")
+    @classmethod
+    def _unset_width(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("", "none"):
+            return None
+        return value
+
     @field_validator("worker_upstream_keys", mode="before")
     @classmethod
     def _split_model_envs(cls, value: object) -> object:
@@ -182,6 +260,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'arena.db').resolve()}"
+
+    def resolved_judge_results_dir(self) -> Path:
+        """The folder of judge reports: the configured one or ``data_dir/judge``."""
+        return self.judge_results_dir or self.data_dir / "judge"
 
     def resolved_config_path(self) -> Path | None:
         """The model registry file: the configured path, else ./arena.yaml if it exists."""

@@ -249,3 +249,153 @@ def test_cli_names_the_bad_item_of_a_json_array(tmp_path):
     path.write_text(json.dumps([good, good, {**good, "winner": "left"}, 5], indent=1))
     error = leaderboard_error(path)
     assert "battles.json" in error and "at item 3: field 'winner' is \"left\"" in error
+
+
+# Streamed reading: files are read in blocks, each normalized on its own, then concatenated.
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Read files in 4 KiB blocks and Parquet in 23-row batches, so a few hundred battles
+    span dozens of separately parsed and normalized pieces."""
+    from arena.leaderboard import battle_stream
+
+    monkeypatch.setattr(battle_stream, "BLOCK_BYTES", 4096)
+    monkeypatch.setattr(battle_stream, "PARQUET_BATCH_ROWS", 23)
+
+
+def every_field_rows(make_rows) -> list[dict]:
+    """Battles with every public field, some without metadata (features come from the text),
+    some tagged as code and some without category tags, so the pieces differ in schema."""
+    rows = make_rows(300, with_conversations=True)
+    bare = make_rows(150, seed=3, with_conversations=True, with_metadata=False)
+    rows = rows[:120] + bare + rows[120:]
+    for row in rows[::17]:
+        row["is_code"] = True
+    for row in rows[::23]:
+        row.pop("category_tag")
+    for row in rows[::29]:
+        row["is_leaked"] = True
+    return rows
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "parquet"])
+def test_batched_reading_gives_the_whole_file_table(fmt, make_rows, write_rows, small_blocks):
+    import hashlib
+
+    from arena.leaderboard.battle_table import column_dtypes, normalize
+
+    rows = every_field_rows(make_rows)
+    path = write_rows(rows, fmt)
+    loaded = load_battles(path)
+    # The reference normalizes the whole file in one piece, as the loader did before.
+    whole = normalize(pl.from_dicts(rows, infer_schema_length=None))
+    assert loaded.frame.equals(whole)
+    assert loaded.count == 450
+    assert dict(loaded.frame.schema) == column_dtypes()
+    assert loaded.data_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    # Spot checks against the generated rows.
+    frame = loaded.frame
+    assert frame["leaked"].sum() == len(rows[::29])
+    assert frame["is_code"][0] is True and frame["criteria_count"][0] == 0
+    assert frame["header_count_a"][120] == 1  # from the text of a battle without metadata
+    assert frame["header_count_a"][0] == sum(rows[0]["conv_metadata"]["header_count_a"].values())
+
+
+def test_pieces_missing_whole_keys_take_defaults(tmp_path, small_blocks):
+    # The first 200 battles have only the required keys, the next 200 tags and metadata, the
+    # last 200 flags as text and numbers: each 4 KiB piece infers its own schema (many lack
+    # whole keys), yet the table has one, with the documented defaults.
+    plain = [{"model_a": "x", "model_b": "y", "winner": "model_a"}] * 200
+    tagged = [
+        {
+            "model_a": "y",
+            "model_b": "x",
+            "winner": "tie",
+            "turn": 3,
+            "language": "German",
+            "category_tag": {"math_v0.1": {"math": True}},
+            "conv_metadata": {"sum_user_tokens": 900, "bold_count_a": {"**": 2, "__": 1}},
+        }
+    ] * 200
+    odd = [
+        {"model_a": "x", "model_b": "z", "winner": "model_b", "anony": "false", "leaked": 1}
+    ] * 200
+    path = tmp_path / "pieces.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in plain + tagged + odd) + "\n")
+    frame = load_battles(path).frame
+    assert frame.height == 600
+    first, middle, last = (
+        frame.row(0, named=True),
+        frame.row(300, named=True),
+        frame.row(-1, named=True),
+    )
+    assert (first["turn"], first["anony"], first["language"], first["leaked"]) == (
+        1,
+        True,
+        "unknown",
+        False,
+    )
+    assert first["dedup_sampled"] is True and first["is_math"] is False
+    assert first["is_code"] is False and first["user_tokens"] is None
+    assert first["bold_count_a"] is None and first["tstamp"] is None
+    assert (middle["turn"], middle["is_multi_turn"], middle["language"]) == (3, True, "German")
+    assert middle["is_math"] is True and middle["is_long_query"] is True
+    assert middle["bold_count_a"] == 3 and middle["bold_count_b"] is None
+    assert (last["anony"], last["leaked"]) == (False, True)
+    assert frame["model_b"].unique().sort().to_list() == ["x", "y", "z"]
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "expected"),
+    [
+        ('{"model_a": "x", "model_b": "y", "winner": "model_a"', "line 15001 (cut short)"),
+        ('{"model_a": "x", "model_b": "y", "winner": "left"}', "at line 15001: field 'winner'"),
+        ('{"model_a": "x", "winner": "tie"}', "at line 15001: missing required field 'model_b'"),
+    ],
+)
+def test_bad_line_in_the_middle_of_a_large_file_is_named(tmp_path, monkeypatch, bad_line, expected):
+    # About 1.6 MB in 64 KiB blocks: the bad line sits inside one of the later blocks.
+    from arena.leaderboard import battle_stream
+
+    monkeypatch.setattr(battle_stream, "BLOCK_BYTES", 65536)
+    path = tmp_path / "large.jsonl"
+    lines = [GOOD_LINE] * 15000 + [bad_line] + [GOOD_LINE] * 15000
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(BadRequest) as info:
+        load_battles(path)
+    assert "large.jsonl" in str(info.value) and expected in str(info.value)
+    assert "line 30001" not in str(info.value)
+
+
+def test_bad_item_in_a_streamed_json_array_is_named(tmp_path, small_blocks):
+    good = json.loads(GOOD_LINE)
+    path = tmp_path / "battles.json"
+    path.write_text(json.dumps([good] * 500 + [7] + [good] * 500, indent=2))
+    with pytest.raises(BadRequest, match="at item 501: expected a JSON object, got a number"):
+        load_battles(path)
+    path.write_text(json.dumps([good] * 500, indent=2)[:-3])
+    with pytest.raises(BadRequest, match="not valid JSON"):
+        load_battles(path)
+
+
+@pytest.mark.parametrize("block_size", [1, 2, 5, 64, 1 << 20])
+def test_json_array_items_survive_any_block_boundary(block_size):
+    import hashlib
+    import io
+
+    from arena.leaderboard.battle_json_array import json_array_chunks
+
+    # Brackets, commas, escaped quotes and backslashes inside strings must not cut items.
+    items = [
+        {"model_a": 'say "hi", [ok]', "model_b": "back\\slash\\", "winner": "tie"},
+        {"nested": [1, {"x": "}{"}], "text": "two\nlines", "q": '\\"quoted\\"'},
+        {},
+    ]
+    for indent in (None, 2):
+        raw = json.dumps(items, indent=indent).encode()
+        digest = hashlib.sha256()
+        chunks = list(json_array_chunks(io.BytesIO(raw), digest, block_size))
+        lines = [line for chunk in chunks for line in chunk.split(b"\n") if line.strip()]
+        assert [json.loads(line) for line in lines] == items
+        assert digest.hexdigest() == hashlib.sha256(raw).hexdigest()

@@ -13,8 +13,10 @@ from arena.ratings import (
     fit_bradley_terry,
     fit_style_control,
     normalize_features,
-    style_control,
+    style_bootstrap,
+    style_rows,
 )
+from arena.ratings.bradley_terry import resample_setup
 from ratings.simulate import rare_model_battles, simulate_style_battles
 
 ALPHA = 400 / math.log(10)
@@ -131,6 +133,8 @@ def test_constant_and_duplicated_features_do_not_break_the_fit():
     fa[:, 3], fb[:, 3] = fa[:, 0], fb[:, 0]  # bold duplicates tokens
     dup = Battles.from_columns(a, b, w, features_a=fa, features_b=fb, feature_names=NAMES)
     fit_dup = fit_style_control(dup, ci="sandwich", compare_plain=False)
+    assert any("collinear" in msg for msg in fit_dup.warnings)
+    assert not any("collinear" in msg for msg in fit.warnings)
     np.testing.assert_allclose(
         fit_dup.coefficients["tokens"] + fit_dup.coefficients["bold"],
         fit.coefficients["tokens"],
@@ -145,7 +149,7 @@ def test_separated_resample_gets_a_finite_fit():
     fit = fit_style_control(battles, ci="sandwich", compare_plain=False)
     x, _, _ = normalize_features(battles, "reference")
     weights = battles.effective_weights(None, 50)
-    rows = style_control._sorted_rows(battles, weights, x)
+    rows = style_rows._sorted_rows(battles, weights, x)
     # The resample keeps every battle but the rare model's wins: it never wins, so its
     # likelihood alone has no finite optimum.
     rare_side = rows.block_b[np.repeat(np.arange(len(rows.starts)), rows.lengths)] == rare
@@ -153,9 +157,14 @@ def test_separated_resample_gets_a_finite_fit():
     assert rare_won.any()
     counts = np.where(rare_won, 0, 1)
     params = np.r_[(fit.ratings - 1000) / ALPHA, [fit.coefficients[n] for n in NAMES]]
-    hess_inv = np.eye(len(params))
-    p, converged, regularized = style_control._fit_resample(
-        rows, counts, params, hess_inv, 0.0, 0.0
+    i_mass = rows.block_sum(counts * (rows.y > 0))
+    j_mass = rows.block_sum(counts * (rows.y < 1))
+    _, fix_t, lacks = resample_setup(
+        battles.n_models, rows.block_a, rows.block_b, i_mass, j_mass, 0
+    )
+    assert lacks
+    p, converged, regularized = style_bootstrap._fit_resample(
+        rows, counts * rows.w, params, 0.0, 0.0, "half", fix_t, lacks
     )
     assert converged and regularized and np.isfinite(p).all()
     # The rare model drops (it lost everything) but stays near the data, and the others

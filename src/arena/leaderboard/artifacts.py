@@ -108,6 +108,13 @@ def _write_parquet(board: Leaderboard, path: Path) -> None:
         ("losses", pa.int64()),
         ("ties", pa.int64()),
         ("win_rate", pa.float64()),
+        ("preliminary", pa.bool_()),
+        ("part", pa.int64()),
+        ("notes", pa.list_(pa.string())),
+        ("elo", pa.float64()),
+        ("elo_lower", pa.float64()),
+        ("elo_upper", pa.float64()),
+        ("votes_needed", pa.int64()),
     ]
     table = pa.table({name: pa.array([r[name] for r in rows], type=kind) for name, kind in columns})
     extra = {k: v for k, v in board.to_dict().items() if k != "models"}

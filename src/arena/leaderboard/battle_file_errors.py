@@ -1,11 +1,11 @@
 """Pinpointing the first bad battle in a JSON or JSON Lines file.
 
-The fast readers (PyArrow, Polars) and the column checks in ``battle_table`` only say *that*
-a file is bad, often as "Syntax at character 0". Once they have refused a file, this module
-rescans it with orjson — JSON Lines one line at a time, a JSON array as one document — and
-names the 1-based line (and column, for syntax errors) of the first battle that is not valid
-JSON, not an object, or lacks a usable ``model_a``/``model_b``/``winner``. Nothing here runs
-on the good path, so it costs nothing when the file loads.
+The fast readers (PyArrow, Polars) and the column checks in ``battle_normalize`` only say
+*that* a block of the file is bad, often as "Syntax at character 0". Once they have refused a
+file, this module rescans it with orjson — JSON Lines one line at a time, a JSON array as one
+document — and names the 1-based line (and column, for syntax errors) of the first battle
+that is not valid JSON, not an object, or lacks a usable ``model_a``/``model_b``/``winner``.
+Nothing here runs on the good path, so it costs nothing when the file loads.
 """
 
 from __future__ import annotations

@@ -9,12 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arena.errors import BadRequest
 from arena.leaderboard.artifacts import ArtifactSet, write_artifact_set
 from arena.leaderboard.battle_table import LoadedBattles, is_database_url, load_battles
-from arena.leaderboard.compute import RatingSettings, compute_leaderboard, settings_digest
+from arena.leaderboard.compute import (
+    RATING_COLUMNS,
+    RatingSettings,
+    compute_leaderboard,
+    settings_digest,
+)
 from arena.leaderboard.filters import (
     BattleFilters,
     apply_base_filters,
@@ -23,6 +28,9 @@ from arena.leaderboard.filters import (
     select_battles,
 )
 from arena.leaderboard.table import Leaderboard
+
+if TYPE_CHECKING:
+    import polars as pl
 
 # Step callback: (description of the job about to run, jobs done, jobs in all).
 StepCallback = Callable[[str, int, int], None]
@@ -69,8 +77,11 @@ def build_leaderboards(
     style_modes: Iterable[bool] = (False,),
     on_step: StepCallback | None = None,
     skip_empty: bool = False,
+    with_timeline: bool = False,
 ) -> BuildResult:
-    """Rate every (category, style control) pair; empty categories raise unless skipped."""
+    """Rate every (category, style control) pair; empty categories raise unless skipped.
+    ``with_timeline`` adds ratings over time to the plain overall board (a few extra fits:
+    what the web page's chart draws)."""
     snapshot = settings_digest(loaded.data_sha256, filters, settings)
     shared = {
         "snapshot": snapshot,
@@ -84,7 +95,7 @@ def build_leaderboards(
         label = f"{category}{' · style control' if style else ''}"
         if on_step:
             on_step(label, done, len(jobs))
-        selected = select_battles(loaded.frame, filters, category)
+        selected = select_battles(loaded.frame, filters, category, columns=RATING_COLUMNS)
         if selected.frame.height == 0:
             if skip_empty and category != "full":
                 continue
@@ -106,6 +117,8 @@ def build_leaderboards(
             if skip_empty and (category != "full" or style):
                 continue
             raise
+        if with_timeline and category == "full" and not style:
+            board = with_board_timeline(board, selected.frame, settings)
         boards.append(board)
     if on_step:
         on_step("done", len(jobs), len(jobs))
@@ -138,7 +151,31 @@ def refresh_artifacts(
         categories=chosen,
         style_modes=tuple(style_modes),
         skip_empty=True,
+        with_timeline=True,
     )
     return write_artifact_set(
         artifacts_dir, result.boards, snapshot=result.snapshot, meta=result.meta, keep=keep
     )
+
+
+def with_board_timeline(
+    board: Leaderboard, frame: pl.DataFrame, settings: RatingSettings
+) -> Leaderboard:
+    """The board with ``meta["timeline"]``: {"times": [ISO dates], "ratings": {model:
+    [rating or null]}} from cumulative refits (none when battles carry no timestamps)."""
+    import math
+    from dataclasses import replace
+
+    from arena.leaderboard.plots import compute_timeline
+
+    timeline = compute_timeline(frame, board, settings)
+    if timeline is None:
+        return board
+    data = {
+        "times": [t.isoformat() for t in timeline.times],
+        "ratings": {
+            model: [None if math.isnan(v) else round(float(v), 2) for v in values]
+            for model, values in timeline.ratings.items()
+        },
+    }
+    return replace(board, meta={**board.meta, "timeline": data})

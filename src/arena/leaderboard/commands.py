@@ -25,6 +25,27 @@ class IntervalMethod(StrEnum):
     sandwich = "sandwich"
 
 
+class TieModel(StrEnum):
+    half = "half"
+    davidson = "davidson"
+
+
+class Simultaneous(StrEnum):
+    none = "none"
+    bonferroni = "bonferroni"
+    chi2 = "chi2"
+
+
+class Reweight(StrEnum):
+    none = "none"
+    ipw = "ipw"
+
+
+class StyleNormalization(StrEnum):
+    reference = "reference"
+    fastchat = "fastchat"
+
+
 def parse_anchor(text: str | None) -> tuple[str, float] | None:
     """``MODEL=RATING`` (the last ``=`` splits, so model names may contain one)."""
     if not text:
@@ -55,9 +76,42 @@ def leaderboard_command(
         False, "--style-control/--no-style-control", help="Control for answer length and markdown."
     ),
     ci: IntervalMethod = typer.Option(IntervalMethod.bootstrap, "--ci", help="Interval method."),
-    rounds: int = typer.Option(100, "--rounds", min=1, help="Bootstrap rounds."),
+    rounds: int = typer.Option(100, "--rounds", min=2, help="Bootstrap rounds."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
     confidence: float = typer.Option(0.95, "--confidence", min=0.5, max=0.999),
+    simultaneous: Simultaneous = typer.Option(
+        Simultaneous.none,
+        "--simultaneous",
+        help="Intervals that hold for all models at once (Bonferroni or chi-square).",
+    ),
+    ties: TieModel = typer.Option(
+        TieModel.half, "--ties", help="Ties as half a win each way, or Davidson's tie model."
+    ),
+    reweight: Reweight = typer.Option(
+        Reweight.none,
+        "--reweight",
+        help="ipw: weight battles by inverse pair frequency (uneven sampling of pairs).",
+    ),
+    style_normalization: StyleNormalization = typer.Option(
+        StyleNormalization.reference,
+        "--style-normalization",
+        help="Style feature normalisation: reference (a-b)/(a+b), fastchat (a-b)/(a+b+1).",
+    ),
+    min_battles: int = typer.Option(
+        300,
+        "--min-battles",
+        min=0,
+        help="Models with fewer battles are listed as preliminary, unranked (0: rank all).",
+    ),
+    elo: bool = typer.Option(
+        False, "--elo", help="Add online Elo with bootstrap intervals (one pass per round)."
+    ),
+    votes_needed: float | None = typer.Option(
+        None,
+        "--votes-needed",
+        min=0.1,
+        help="Add the battles each model still needs for an interval this wide (points).",
+    ),
     anchor: str | None = typer.Option(
         None, "--anchor", help="Pin one model's rating, e.g. gpt-4-0314=1000."
     ),
@@ -111,6 +165,15 @@ def leaderboard_command(
             seed=seed,
             confidence=confidence,
             anchor=parse_anchor(anchor),
+            method_args={
+                "simultaneous": None if simultaneous == Simultaneous.none else simultaneous.value,
+                "ties": ties.value,
+                "reweight": None if reweight == Reweight.none else reweight.value,
+                "style_normalization": style_normalization.value,
+                "min_battles": min_battles,
+                "elo": elo,
+                "votes_needed_width": votes_needed,
+            },
             fmt=fmt.value,
             out=out,
             plots=plots,
@@ -144,6 +207,7 @@ def _run(
     seed: int,
     confidence: float,
     anchor: tuple[str, float] | None,
+    method_args: dict,
     fmt: str,
     out: Path | None,
     plots: Path | None,
@@ -153,6 +217,7 @@ def _run(
     filter_args: dict,
     err,
 ) -> None:
+    from rich.markup import escape
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from arena.leaderboard.artifacts import write_artifact_set
@@ -169,7 +234,9 @@ def _run(
             "until": parse_date(filter_args["until"]),
         }
     )
-    settings = RatingSettings(ci=ci, rounds=rounds, seed=seed, confidence=confidence, anchor=anchor)
+    settings = RatingSettings(
+        ci=ci, rounds=rounds, seed=seed, confidence=confidence, anchor=anchor, **method_args
+    )
     category = canonical_category(category)
 
     with err.status(f"Loading battles from {battles}…"):
@@ -210,6 +277,7 @@ def _run(
             style_modes=style_modes,
             on_step=on_step,
             skip_empty=artifacts is not None,
+            with_timeline=artifacts is not None,
         )
 
     board = next(
@@ -220,6 +288,8 @@ def _run(
         from arena.errors import BadRequest
 
         raise BadRequest(f"no battles left to rate for category {category!r}", param="category")
+    for warning in board.meta.get("warnings") or []:
+        err.print(f"[yellow]warning:[/yellow] {escape(str(warning))}", markup=True, highlight=False)
     if artifacts is not None:
         written = write_artifact_set(
             artifacts, result.boards, snapshot=result.snapshot, meta=result.meta

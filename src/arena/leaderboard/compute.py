@@ -16,12 +16,25 @@ import numpy as np
 
 from arena.errors import BadRequest
 from arena.leaderboard.battle_table import STYLE_FEATURES
-from arena.leaderboard.table import Leaderboard, ModelRow
+from arena.leaderboard.board_rows import assemble_rows
+from arena.leaderboard.table import Leaderboard
 
 if TYPE_CHECKING:
     import polars as pl
 
     from arena.leaderboard.filters import BattleFilters
+
+
+DEFAULT_MIN_BATTLES = 300
+
+# The columns a fit reads: selecting battles keeps only these (the rest is for filtering).
+RATING_COLUMNS = (
+    "model_a",
+    "model_b",
+    "winner",
+    "tstamp",
+    *(f"{name}_{side}" for name in STYLE_FEATURES for side in ("a", "b")),
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +49,14 @@ class RatingSettings:
     scale: float = 400.0
     init_rating: float = 1000.0
     style_normalization: Literal["reference", "fastchat"] = "reference"
+    ties: Literal["half", "davidson"] = "half"
+    simultaneous: Literal["bonferroni", "chi2"] | None = None
+    reweight: Literal["ipw"] | None = None
+    # Models with fewer battles are listed as preliminary and not ranked (public boards
+    # use a few hundred; 0 ranks everyone).
+    min_battles: int = DEFAULT_MIN_BATTLES
+    elo: bool = False
+    votes_needed_width: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -62,33 +83,6 @@ def style_feature_arrays(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, t
     return a, b, STYLE_FEATURES
 
 
-def win_counts(frame: pl.DataFrame) -> dict[str, tuple[int, int, int, int]]:
-    """Model → (battles, wins, losses, ties), counted from both sides."""
-    import polars as pl
-
-    sides = []
-    for me, other_win, my_win in (
-        ("model_a", "model_b", "model_a"),
-        ("model_b", "model_a", "model_b"),
-    ):
-        sides.append(
-            frame.select(
-                pl.col(me).alias("model"),
-                (pl.col("winner") == my_win).cast(pl.Int64).alias("win"),
-                (pl.col("winner") == other_win).cast(pl.Int64).alias("loss"),
-                pl.col("winner").str.starts_with("tie").cast(pl.Int64).alias("tie"),
-            )
-        )
-    totals = (
-        pl.concat(sides)
-        .group_by("model")
-        .agg(pl.len().alias("n"), pl.sum("win"), pl.sum("loss"), pl.sum("tie"))
-    )
-    return {
-        row[0]: (int(row[1]), int(row[2]), int(row[3]), int(row[4])) for row in totals.iter_rows()
-    }
-
-
 def _battles(frame: pl.DataFrame, *, with_style: bool):
     from arena.ratings import Battles
 
@@ -99,9 +93,9 @@ def _battles(frame: pl.DataFrame, *, with_style: bool):
     if frame["tstamp"].null_count() == 0:
         kwargs["tstamp"] = frame["tstamp"].to_numpy()
     return Battles.from_columns(
-        frame["model_a"].to_numpy(),
-        frame["model_b"].to_numpy(),
-        frame["winner"].to_numpy(),
+        frame["model_a"],
+        frame["model_b"],
+        frame["winner"],
         **kwargs,
     )
 
@@ -135,74 +129,88 @@ def compute_leaderboard(
         )
 
     battles = _battles(frame, with_style=style_control)
-    fit_kwargs: dict[str, Any] = {"scale": settings.scale, "init_rating": settings.init_rating}
+    fit_kwargs: dict[str, Any] = {
+        "scale": settings.scale,
+        "init_rating": settings.init_rating,
+        "reweight": settings.reweight,
+    }
     if settings.anchor is not None:
         fit_kwargs["anchor"] = settings.anchor
+    interval_kwargs: dict[str, Any] = {
+        "confidence": settings.confidence,
+        "simultaneous": settings.simultaneous,
+    }
+    if settings.ci == "bootstrap":
+        interval_kwargs.update(rounds=settings.rounds, seed=settings.seed)
     coefficients: dict[str, dict[str, float]] = {}
     if style_control:
         fit = ratings.fit_style_control(
             battles,
             normalization=settings.style_normalization,
             ci=settings.ci,
-            rounds=settings.rounds,
-            seed=settings.seed,
-            confidence=settings.confidence,
             compare_plain=False,  # the plain board is computed on its own
+            **({"ties": settings.ties} if settings.ties != "half" else {}),
+            **interval_kwargs,
             **fit_kwargs,
         )
         result: Any = fit
         coefficients = _coefficients(fit)
     elif settings.ci == "bootstrap":
         result = ratings.bootstrap_intervals(
-            battles,
-            rounds=settings.rounds,
-            seed=settings.seed,
-            confidence=settings.confidence,
-            **fit_kwargs,
+            battles, ties=settings.ties, **interval_kwargs, **fit_kwargs
         )
     else:
-        result = ratings.sandwich_intervals(battles, confidence=settings.confidence, **fit_kwargs)
-    models, values, lower, upper = result.models, result.ratings, result.lower, result.upper
+        result = ratings.sandwich_intervals(
+            battles, ties=settings.ties, **interval_kwargs, **fit_kwargs
+        )
 
-    rank = ratings.rank_upper_bound(np.asarray(lower), np.asarray(upper))
-    counts = win_counts(frame)
-    rows = [
-        ModelRow(str(m), float(r), float(lo), float(hi), int(k), *counts.get(str(m), (0, 0, 0, 0)))
-        for m, r, lo, hi, k in zip(models, values, lower, upper, rank, strict=True)
-    ]
-    rows.sort(key=lambda row: (row.rank_ub, -row.rating, row.model))
+    assembled = assemble_rows(frame, battles, result, settings, with_elo=not style_control)
     extra = dict(meta or {})
     counts_meta = {
         **(extra.pop("counts", None) or {}),
         "battles_rated": frame.height,
-        "models": len(rows),
+        "models": len(assembled.rows),
         "dropped_missing_style_features": dropped_for_style,
+        "preliminary": sum(row.preliminary for row in assembled.rows),
+        "parts": assembled.parts,
     }
+    model_name = "davidson" if settings.ties == "davidson" else "bradley_terry"
     full_meta = {
         "category": category,
         "style_control": style_control,
         "method": {
-            "model": "bradley_terry" + ("+style_control" if style_control else ""),
+            "model": model_name + ("+style_control" if style_control else ""),
             **settings.to_dict(),
         },
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "arena_version": _version(),
-        # What the rating engine reported (e.g. a regularized fit where no finite MLE exists).
-        "warnings": [str(w) for w in getattr(result, "warnings", ())],
+        # Everything the data cannot support, in plain words (also shown with the board).
+        "warnings": [*(str(w) for w in getattr(result, "warnings", ())), *assembled.warnings],
         **extra,
         "counts": counts_meta,
     }
     uncertainty = None
     covariance = getattr(result, "covariance", None)
     if not style_control and covariance is not None:
-        names = [str(m) for m in models]
+        names = [str(m) for m in result.models]
+        order = [battles.model_index(m) for m in names]
+        observed = ratings.observed_win_fraction(battles)[np.ix_(order, order)]
         uncertainty = {
             "models": names,
             "covariance": np.asarray(covariance, dtype=float).round(6).tolist(),
             "battle_counts": pair_counts(frame, names).tolist(),
+            # Observed share of i's battles against j that i won (ties half); null: none.
+            "win_fraction": [
+                [None if np.isnan(v) else round(float(v), 4) for v in row] for row in observed
+            ],
         }
     return Leaderboard(
-        category, style_control, tuple(rows), coefficients, full_meta, uncertainty=uncertainty
+        category,
+        style_control,
+        assembled.rows,
+        coefficients,
+        full_meta,
+        uncertainty=uncertainty,
     )
 
 

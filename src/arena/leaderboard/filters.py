@@ -7,6 +7,7 @@ how many battles remain, so results can say exactly what was rated.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -148,37 +149,64 @@ def available_categories(frame: pl.DataFrame, *, min_battles: int = 1) -> list[s
     return out
 
 
-def apply_base_filters(frame: pl.DataFrame, filters: BattleFilters) -> FilteredBattles:
-    """Anonymous/dedup/leak/date/model/tie filters, in that order, with counts."""
+def base_conditions(filters: BattleFilters) -> list[tuple[str, pl.Expr]]:
+    """The base filters as (step name, condition), in the order they apply."""
+    import polars as pl
+
+    steps = [("distinct_models", pl.col("model_a") != pl.col("model_b"))]
+    if not filters.include_leaked:
+        steps.append(("not_leaked", ~pl.col("leaked")))
+    if filters.anony_only:
+        steps.append(("anonymous", pl.col("anony")))
+    if filters.dedup_sampled_only:
+        steps.append(("dedup_sampled", pl.col("dedup_sampled")))
+    if filters.since is not None:
+        steps.append(("since", pl.col("tstamp") >= filters.since.timestamp()))
+    if filters.until is not None:
+        steps.append(("until", pl.col("tstamp") < filters.until.timestamp()))
+    if filters.exclude_models:
+        excluded = list(filters.exclude_models)
+        steps.append(
+            (
+                "exclude_models",
+                ~pl.col("model_a").is_in(excluded) & ~pl.col("model_b").is_in(excluded),
+            )
+        )
+    if filters.exclude_ties:
+        steps.append(("exclude_ties", ~pl.col("winner").str.starts_with("tie")))
+    return steps
+
+
+def _filter_in_one_pass(
+    frame: pl.DataFrame,
+    conditions: list[tuple[str, pl.Expr]],
+    columns: Sequence[str] | None,
+) -> FilteredBattles:
+    """Apply the conditions in order, counting what each leaves, with one copy of the rows
+    kept (and of ``columns`` only, when given): millions of battles are not copied per step."""
     import polars as pl
 
     steps = [FilterStep("input", frame.height)]
+    if not conditions:
+        kept = frame if columns is None else frame.select(columns)
+        return FilteredBattles(kept, tuple(steps))
+    flags = frame.select(
+        [cond.fill_null(False).alias(f"step{i}") for i, (_, cond) in enumerate(conditions)]
+    )
+    cumulative = flags.select(
+        pl.all_horizontal(flags.columns[: i + 1]).alias(f"upto{i}") for i in range(len(conditions))
+    )
+    counts = cumulative.sum().row(0)
+    steps += [FilterStep(name, int(n)) for (name, _), n in zip(conditions, counts, strict=True)]
+    source = frame if columns is None else frame.select(columns)
+    return FilteredBattles(source.filter(cumulative[f"upto{len(conditions) - 1}"]), tuple(steps))
 
-    def step(name: str, condition: pl.Expr) -> None:
-        nonlocal frame
-        frame = frame.filter(condition)
-        steps.append(FilterStep(name, frame.height))
 
-    step("distinct_models", pl.col("model_a") != pl.col("model_b"))
-    if not filters.include_leaked:
-        step("not_leaked", ~pl.col("leaked"))
-    if filters.anony_only:
-        step("anonymous", pl.col("anony"))
-    if filters.dedup_sampled_only:
-        step("dedup_sampled", pl.col("dedup_sampled"))
-    if filters.since is not None:
-        step("since", pl.col("tstamp") >= filters.since.timestamp())
-    if filters.until is not None:
-        step("until", pl.col("tstamp") < filters.until.timestamp())
-    if filters.exclude_models:
-        excluded = list(filters.exclude_models)
-        step(
-            "exclude_models",
-            ~pl.col("model_a").is_in(excluded) & ~pl.col("model_b").is_in(excluded),
-        )
-    if filters.exclude_ties:
-        step("exclude_ties", ~pl.col("winner").str.starts_with("tie"))
-    return FilteredBattles(frame, tuple(steps))
+def apply_base_filters(
+    frame: pl.DataFrame, filters: BattleFilters, *, columns: Sequence[str] | None = None
+) -> FilteredBattles:
+    """Anonymous/dedup/leak/date/model/tie filters, in that order, with counts."""
+    return _filter_in_one_pass(frame, base_conditions(filters), columns)
 
 
 def apply_min_votes(frame: pl.DataFrame, min_votes: int) -> pl.DataFrame:
@@ -193,14 +221,19 @@ def apply_min_votes(frame: pl.DataFrame, min_votes: int) -> pl.DataFrame:
 
 
 def select_battles(
-    frame: pl.DataFrame, filters: BattleFilters, category: str = "full"
+    frame: pl.DataFrame,
+    filters: BattleFilters,
+    category: str = "full",
+    *,
+    columns: Sequence[str] | None = None,
 ) -> FilteredBattles:
-    """Base filters, then the category, then minimum votes; counts for every step."""
-    base = apply_base_filters(frame, filters)
+    """Base filters, then the category, then minimum votes; counts for every step.
+    ``columns`` keeps only those columns of the selected battles (a fit needs a few)."""
     name = canonical_category(category)
-    in_category = base.frame.filter(category_expr(name))
-    steps = [*base.steps, FilterStep(f"category:{name}", in_category.height)]
-    rated = apply_min_votes(in_category, filters.min_votes)
+    conditions = [*base_conditions(filters), (f"category:{name}", category_expr(name))]
+    selected = _filter_in_one_pass(frame, conditions, columns)
+    rated = apply_min_votes(selected.frame, filters.min_votes)
+    steps = list(selected.steps)
     if filters.min_votes > 0:
         steps.append(FilterStep("min_votes", rated.height))
     return FilteredBattles(rated, tuple(steps))

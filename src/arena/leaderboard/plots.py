@@ -65,9 +65,7 @@ def compute_matrices(
     import polars as pl
 
     sub = frame.filter(pl.col("model_a").is_in(top) & pl.col("model_b").is_in(top))
-    battles = ratings.Battles.from_columns(
-        sub["model_a"].to_numpy(), sub["model_b"].to_numpy(), sub["winner"].to_numpy()
-    )
+    battles = ratings.Battles.from_columns(sub["model_a"], sub["model_b"], sub["winner"])
     order = [battles.models.index(m) for m in top if m in battles.models]
     names = tuple(battles.models[i] for i in order)
     k = len(battles.models)
@@ -106,9 +104,7 @@ def compute_timeline(
     for t, cut in enumerate(cuts):
         upto = timed.filter(pl.col("tstamp") <= cut)
         try:
-            battles = ratings.Battles.from_columns(
-                upto["model_a"].to_numpy(), upto["model_b"].to_numpy(), upto["winner"].to_numpy()
-            )
+            battles = ratings.Battles.from_columns(upto["model_a"], upto["model_b"], upto["winner"])
             anchor = (
                 settings.anchor
                 if settings.anchor and settings.anchor[0] in battles.models
@@ -150,7 +146,9 @@ def _png_figures(
     fig, ax = plt.subplots(figsize=(8, height))
     y = np.arange(len(rows))[::-1]
     ratings_ = np.array([r.rating for r in rows])
+    # An unbounded side (inf) is left undrawn; the table and notes say it is open.
     err = np.array([[r.rating - r.ci_lower for r in rows], [r.ci_upper - r.rating for r in rows]])
+    err[~np.isfinite(err)] = np.nan
     ax.errorbar(ratings_, y, xerr=err, fmt="o", capsize=3)
     ax.set_yticks(y, [_mpl_text(r.model) for r in rows])
     ax.set_xlabel("Rating")
@@ -229,10 +227,10 @@ def _plotly_figures(
                 error_x={
                     "type": "data",
                     "symmetric": False,
-                    "array": [r.ci_upper - r.rating for r in rows],
-                    "arrayminus": [r.rating - r.ci_lower for r in rows],
+                    "array": [_finite_or_none(r.ci_upper - r.rating) for r in rows],
+                    "arrayminus": [_finite_or_none(r.rating - r.ci_lower) for r in rows],
                 },
-                customdata=[[r.rank_ub, r.num_battles] for r in rows],
+                customdata=[[r.rank_ub or "preliminary", r.num_battles] for r in rows],
                 hovertemplate="%{y}<br>rating %{x:.1f}<br>rank (UB) %{customdata[0]}"
                 "<br>%{customdata[1]} battles<extra></extra>",
             ),
@@ -303,3 +301,7 @@ def write_plots(
     path.write_text(page, encoding="utf-8")
     written.append(path)
     return written
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if np.isfinite(value) else None

@@ -2,7 +2,7 @@
 
 from arena.ratings.battles import WINNER_CODES, Battles
 from arena.ratings.bradley_terry import RatingFit, fit_bradley_terry
-from arena.ratings.elo import EloRatings, compute_elo
+from arena.ratings.elo import EloIntervals, EloRatings, compute_elo, elo_intervals
 from arena.ratings.errors import DegenerateComparisonError, RatingInputError
 from arena.ratings.grouped import GroupedFit, GroupRatings, fit_grouped_bradley_terry
 from arena.ratings.intervals import (
@@ -19,6 +19,7 @@ __all__ = [
     "WINNER_CODES",
     "Battles",
     "DegenerateComparisonError",
+    "EloIntervals",
     "EloRatings",
     "GroupRatings",
     "GroupedFit",
@@ -30,6 +31,7 @@ __all__ = [
     "battle_count_matrix",
     "bootstrap_intervals",
     "compute_elo",
+    "elo_intervals",
     "fit_bradley_terry",
     "fit_grouped_bradley_terry",
     "fit_style_control",

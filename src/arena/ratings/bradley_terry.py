@@ -74,6 +74,9 @@ class RatingFit:
     hessian: np.ndarray
     components: np.ndarray
     warnings: tuple[str, ...] = ()
+    # With separation (ridge > 0): the centring onto each part's finite-rated models that
+    # turns ``theta`` into displayed ratings (see ``arena.ratings.evidence``); else None.
+    projection: np.ndarray | None = None
 
     @property
     def alpha(self) -> float:
@@ -260,7 +263,7 @@ def check_identifiable(
     if n_comp > 1:
         warnings.append(
             f"comparison graph is disconnected ({n_comp} parts); ratings are only comparable "
-            f"within a part, each part is centred at the initial rating"
+            f"within a part, each part is centred at the initial rating and ranked on its own"
         )
     if bad.any():
         k = table.n_models
@@ -280,7 +283,10 @@ def check_identifiable(
         )
         if on_degenerate == "raise":
             raise DegenerateComparisonError(msg)
-        warnings.append(f"{msg}; fitted with a ridge of {DEGENERATE_RIDGE} so they stay finite")
+        warnings.append(
+            f"{msg}; fitted with a ridge of {DEGENERATE_RIDGE} so they stay finite, and "
+            "their interval is unbounded on the side the data leave open"
+        )
         return DEGENERATE_RIDGE, warnings
     return 0.0, warnings
 
@@ -362,7 +368,13 @@ def fit_with_table(
     if iters >= _MAX_ITER:
         warnings.append(f"Newton stopped after {iters} iterations (max |gradient| {gmax:.2e})")
     alpha = scale / math.log(base)
-    ratings = init_rating + alpha * theta
+    projection = None
+    if ridge > 0:
+        from arena.ratings.evidence import ordered_parts, separation
+
+        parts = ordered_parts(n, table.pair_i, table.pair_j)
+        projection = separation(table).projection(parts)
+    ratings = init_rating + alpha * (theta if projection is None else projection @ theta)
     if anchor is not None:
         name, value = anchor
         ratings = ratings + (float(value) - ratings[battles.model_index(name)])
@@ -383,5 +395,6 @@ def fit_with_table(
         hessian=hess,
         components=labels,
         warnings=tuple(warnings),
+        projection=projection,
     )
     return fit, table

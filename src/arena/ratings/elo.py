@@ -48,6 +48,14 @@ def compute_elo(
         if battles.tstamp is not None
         else np.arange(battles.n_battles)
     )
+    ratings = _online(battles, order, k=k, base=base, scale=scale, init_rating=init_rating)
+    return EloRatings(models=battles.models, ratings=ratings, n_battles=battles.n_battles)
+
+
+def _online(
+    battles: Battles, order: np.ndarray, *, k: float, base: float, scale: float, init_rating: float
+) -> np.ndarray:
+    """Elo updates over ``battles`` taken in ``order`` (indices, repeats allowed)."""
     score_a = np.where(
         battles.outcome == A_WINS, 1.0, np.where(battles.outcome == B_WINS, 0.0, 0.5)
     )[order].tolist()
@@ -60,4 +68,53 @@ def compute_elo(
         delta = k * (s - expected_a)
         ratings[a] = ra + delta
         ratings[b] = rb - delta
-    return EloRatings(models=battles.models, ratings=np.array(ratings), n_battles=battles.n_battles)
+    return np.array(ratings)
+
+
+@dataclass(frozen=True)
+class EloIntervals:
+    """Online Elo in time order, with percentile bounds over bootstrap rounds."""
+
+    models: tuple[str, ...]
+    ratings: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    rounds: int
+
+
+def elo_intervals(
+    battles: Battles,
+    *,
+    rounds: int = 100,
+    seed: int = 0,
+    confidence: float = 0.95,
+    k: float = 4.0,
+    base: float = 10.0,
+    scale: float = 400.0,
+    init_rating: float = 1000.0,
+) -> EloIntervals:
+    """Elo with bootstrap intervals as earlier public leaderboards computed them: each round
+    replays battles drawn with replacement, in the random order drawn, so the spread mixes
+    sampling noise with Elo's order dependence. Costs one pass over the battles per round."""
+    if rounds < 2:
+        raise RatingInputError("bootstrap needs at least 2 rounds", param="rounds")
+    if not 0 < confidence < 1:
+        raise RatingInputError(f"confidence must be in (0, 1), got {confidence}")
+    order = (
+        np.argsort(battles.tstamp, kind="stable")
+        if battles.tstamp is not None
+        else np.arange(battles.n_battles)
+    )
+    common = dict(k=k, base=base, scale=scale, init_rating=init_rating)
+    point = _online(battles, order, **common)
+    rng = np.random.default_rng(seed)
+    n = battles.n_battles
+    samples = np.stack([_online(battles, rng.integers(0, n, n), **common) for _ in range(rounds)])
+    alpha = 1.0 - confidence
+    return EloIntervals(
+        models=battles.models,
+        ratings=point,
+        lower=np.quantile(samples, alpha / 2, axis=0),
+        upper=np.quantile(samples, 1 - alpha / 2, axis=0),
+        rounds=rounds,
+    )

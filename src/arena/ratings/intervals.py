@@ -35,6 +35,7 @@ from arena.ratings.bradley_terry import (
     sigmoid,
 )
 from arena.ratings.errors import RatingInputError
+from arena.ratings.evidence import apply_evidence_limits
 from arena.ratings.resampling import multinomial_counts
 
 _CHORD_TOL = 1e-7  # natural-log units: under 2e-5 rating points
@@ -97,13 +98,14 @@ def critical_value(confidence: float, n_models: int, simultaneous: str | None) -
 
 
 def _anchor_matrix(battles: Battles, fit) -> np.ndarray:
-    """Linear map from centred theta to displayed ratings' deviations (anchoring included)."""
+    """Linear map from theta to displayed ratings' deviations (anchoring and, with
+    separation, the centring on finite-rated models included)."""
     n = battles.n_models
     mat = np.eye(n) * fit.alpha
     if fit.anchor is not None:
         idx = battles.model_index(fit.anchor[0])
         mat[:, idx] -= fit.alpha
-    return mat
+    return mat if fit.projection is None else mat @ fit.projection
 
 
 def sandwich_intervals(
@@ -149,17 +151,40 @@ def sandwich_intervals(
     cov = amap @ cov_theta @ amap.T
     se = np.sqrt(np.clip(np.diag(cov), 0, None))
     z = critical_value(confidence, n, simultaneous)
+    lower, upper, limits = apply_evidence_limits(
+        table,
+        fit.ratings,
+        fit.ratings - z * se,
+        fit.ratings + z * se,
+        _model_based_se(battles, fit),
+        z,
+        fit.alpha,
+    )
     return Intervals(
         models=battles.models,
         ratings=fit.ratings,
-        lower=fit.ratings - z * se,
-        upper=fit.ratings + z * se,
+        lower=lower,
+        upper=upper,
         covariance=cov,
         method="sandwich",
         confidence=confidence,
         simultaneous=simultaneous,
-        warnings=fit.warnings,
+        warnings=(*fit.warnings, *limits),
     )
+
+
+def _model_based_se(battles: Battles, fit) -> np.ndarray:
+    """Display-scale standard errors from the inverse Fisher information (the Hessian)."""
+    n = battles.n_models
+    size = fit.hessian.shape[0]
+    fix = np.zeros((size, size))
+    if fit.ridge == 0:
+        fix[:n, :n] = centring_matrix(fit.components)
+    amap = _anchor_matrix(battles, fit)
+    # The fix is a projection onto the directions the Hessian cannot see, so the inverse
+    # of the sum is the pseudo-inverse plus the fix; take the fix back out.
+    cov = amap @ (np.linalg.inv(fit.hessian + fix) - fix)[:n, :n] @ amap.T
+    return np.sqrt(np.clip(np.diag(cov), 0, None))
 
 
 def incidence(n: int, pair_i: np.ndarray, pair_j: np.ndarray) -> csr_matrix:
@@ -323,14 +348,17 @@ def bootstrap_intervals(
         warnings.append(f"{failed} of {rounds} bootstrap rounds did not converge")
     if regularized:
         warnings.append(resample_prior_warning(regularized, rounds))
+    z = critical_value(confidence, n if simultaneous else 1, simultaneous)
     if simultaneous is None:
         alpha = 1.0 - confidence
         lower = np.quantile(samples, alpha / 2, axis=0)
         upper = np.quantile(samples, 1 - alpha / 2, axis=0)
     else:
-        z = critical_value(confidence, n, simultaneous)
         se = samples.std(axis=0, ddof=1)
         lower, upper = fit.ratings - z * se, fit.ratings + z * se
+    lower, upper, limits = apply_evidence_limits(
+        table, fit.ratings, lower, upper, _model_based_se(battles, fit), z, fit.alpha
+    )
     return Intervals(
         models=battles.models,
         ratings=fit.ratings,
@@ -342,5 +370,5 @@ def bootstrap_intervals(
         simultaneous=simultaneous,
         rounds=rounds,
         samples=samples,
-        warnings=tuple(warnings),
+        warnings=(*warnings, *limits),
     )

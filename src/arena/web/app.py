@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -46,6 +46,9 @@ from arena.web.routing import make_route_class
 from arena.web.service import ArenaService
 from arena.web.sessions import SessionManager, WebSession
 from arena.web.streaming import StreamLimits
+
+if TYPE_CHECKING:
+    from arena.leaderboard.compute import RatingSettings
 
 log = logging.getLogger("arena.web")
 
@@ -261,13 +264,29 @@ def build_context(
     return ctx
 
 
+def live_rating_settings(settings: Settings) -> RatingSettings:
+    """How the live leaderboard is computed, from the ``ARENA_LEADERBOARD_*`` settings."""
+    from arena.leaderboard.compute import RatingSettings
+
+    return RatingSettings(
+        rounds=settings.leaderboard_rounds,
+        ties=settings.leaderboard_ties,
+        ci=settings.leaderboard_ci,
+        simultaneous=settings.leaderboard_simultaneous,
+        reweight=settings.leaderboard_reweight,
+        style_normalization=settings.leaderboard_style_normalization,
+        min_battles=settings.leaderboard_min_battles,
+        elo=settings.leaderboard_elo,
+        votes_needed_width=settings.leaderboard_votes_needed_width,
+    )
+
+
 def live_leaderboard(ctx: WebContext) -> Any:
     """Recompute the leaderboard artifacts from the store in the background, after votes
     arrive (coalesced, at most once per ``settings.leaderboard_refresh_s``)."""
     from functools import partial
 
     from arena.leaderboard.build import refresh_artifacts
-    from arena.leaderboard.compute import RatingSettings
     from arena.leaderboard.refresher import ArtifactRefresher
     from arena.store.votes import count_votes
 
@@ -276,7 +295,7 @@ def live_leaderboard(ctx: WebContext) -> Any:
         refresh_artifacts,
         db.url,
         ctx.settings.data_dir / "leaderboard",
-        settings=RatingSettings(rounds=ctx.settings.leaderboard_rounds),
+        settings=live_rating_settings(ctx.settings),
     )
     refresher = ArtifactRefresher(
         recompute,
@@ -307,6 +326,7 @@ def _include_leaderboard(app: FastAPI, ctx: WebContext) -> None:
             ctx.templates,
             model_info={s.name: (s.organization, s.license) for s in specs},
             page_context=lambda request: {"nav": nav},
+            judge_results=ctx.settings.resolved_judge_results_dir(),
         )
     )
 

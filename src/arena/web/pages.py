@@ -15,7 +15,13 @@ from arena.web.markdown import highlight_css
 if TYPE_CHECKING:
     from arena.web.app import WebContext
 
-STATIC_FILES = {"arena.css": "text/css", "arena.js": "text/javascript"}
+STATIC_FILES = {
+    "arena.css": "text/css",
+    "arena.js": "text/javascript",
+    "favicon.svg": "image/svg+xml",
+}
+# static_url puts the version in the query, so the icon can be kept for a year.
+FAVICON_CACHE = "public, max-age=31536000, immutable"
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
@@ -160,6 +166,8 @@ def pages_router(ctx: WebContext) -> APIRouter:
         media_type = STATIC_FILES.get(name)
         if media_type is None:
             raise NotFound(f"No static file {name!r}.")
+        if name == "favicon.svg":
+            headers["Cache-Control"] = FAVICON_CACHE
         return FileResponse(ctx.static_dir / name, media_type=media_type, headers=headers)
 
     return router
