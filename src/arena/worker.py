@@ -1,10 +1,14 @@
-"""``arena worker``: serve one model behind ``/v1`` and keep it registered with a gateway.
+"""``arena worker``: serve one model behind ``/v1`` and keep it registered with gateways.
 
 A worker app *is* a gateway app (``arena.gateway.app.create_gateway_app``) with a single
 provider — a local model (``arena.providers.local``) — so it speaks exactly the same API.
 ``GatewayRegistration`` registers the worker, heartbeats its queue length every
 ``heartbeat_interval_s`` and registers again whenever the gateway answers that it does not
 know the worker (a gateway restarted on a fresh database, or the worker expired).
+Given several gateways (``--gateway`` repeated, or URLs separated by commas: the replicas
+of one arena), the worker registers and heartbeats with each of them under one worker id,
+so its model stays listed while any replica lives; a replica that is down is retried at
+every beat without holding up the others.
 
 ``--upstream URL`` registers an existing OpenAI-compatible endpoint instead of serving a
 model: the process only heartbeats, probing the upstream's ``/models`` for health. The key
@@ -20,7 +24,7 @@ import contextlib
 import logging
 import signal
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +43,20 @@ def gateway_root(url: str) -> str:
     """``http://gw:8000/v1/`` -> ``http://gw:8000`` (registration lives outside /v1)."""
     url = url.rstrip("/")
     return url.removesuffix("/v1")
+
+
+def parse_gateway_urls(values: Iterable[str]) -> list[str]:
+    """``--gateway`` values (each may hold several URLs separated by commas), in order,
+    without blanks or repeats of the same gateway."""
+    urls: list[str] = []
+    roots: set[str] = set()
+    for value in values:
+        for url in value.split(","):
+            url = url.strip()
+            if url and gateway_root(url) not in roots:
+                roots.add(gateway_root(url))
+                urls.append(url)
+    return urls
 
 
 def create_worker_app(settings: Settings, provider: Provider, *, model_name: str) -> Any:
@@ -172,6 +190,28 @@ class RegistrationRefused(Exception):
     pass
 
 
+def registrations_for(
+    gateway_urls: Sequence[str], *, worker_id: str, **common: Any
+) -> list[GatewayRegistration]:
+    """One registration per gateway, all under the same worker id (the replicas of one
+    arena share the worker table, so each beat refreshes the same row)."""
+    return [
+        GatewayRegistration(gateway_url=url, worker_id=worker_id, **common) for url in gateway_urls
+    ]
+
+
+async def run_registrations(registrations: Sequence[GatewayRegistration]) -> None:
+    """Beat with every gateway at once (cancel to stop); each retries on its own."""
+    await asyncio.gather(*(reg.run() for reg in registrations))
+
+
+async def leave_gateways(registrations: Sequence[GatewayRegistration]) -> None:
+    """Deregister from every gateway (those down are skipped) and close the clients."""
+    await asyncio.gather(*(reg.deregister() for reg in registrations))
+    for reg in registrations:
+        await reg.aclose()
+
+
 def _raise_for(response: httpx.Response, doing: str) -> None:
     if response.status_code >= 400:
         try:
@@ -234,14 +274,14 @@ def run_model_worker(
     *,
     provider: Provider,
     model_name: str,
-    gateway_url: str | None,
+    gateway_urls: Sequence[str],
     host: str,
     port: int,
     advertise_url: str | None,
     worker_id: str | None,
     weight: float,
 ) -> None:
-    """Serve ``provider`` on host:port (0 = any free port) and register with the gateway."""
+    """Serve ``provider`` on host:port (0 = any free port) and register with the gateways."""
     import uvicorn
 
     app = create_worker_app(settings, provider, model_name=model_name)
@@ -264,28 +304,27 @@ def run_model_worker(
         url = advertise_url or f"http://{_reachable_host(host)}:{bound_port}/v1"
         log.info("worker serving %s at %s", model_name, url)
         print(f"ARENA_WORKER_LISTENING {url}", flush=True)
-        if gateway_url:
-            reg = GatewayRegistration(
-                gateway_url=gateway_url,
-                worker_id=worker_id or f"worker-{uuid.uuid4().hex[:12]}",
-                model_names=[model_name],
-                url=url,
-                kind=WORKER_KIND,
-                weight=weight,
-                secret=settings.worker_secret,
-                interval_s=settings.heartbeat_interval_s,
-                queue_length=lambda: gateway.in_flight,
-                healthy=provider.health,
+        if gateway_urls:
+            registration.extend(
+                registrations_for(
+                    gateway_urls,
+                    worker_id=worker_id or f"worker-{uuid.uuid4().hex[:12]}",
+                    model_names=[model_name],
+                    url=url,
+                    kind=WORKER_KIND,
+                    weight=weight,
+                    secret=settings.worker_secret,
+                    interval_s=settings.heartbeat_interval_s,
+                    queue_length=lambda: gateway.in_flight,
+                    healthy=provider.health,
+                )
             )
-            registration.append(reg)
-            gateway.background.append(asyncio.create_task(reg.run()))
+            gateway.background.append(asyncio.create_task(run_registrations(registration)))
 
     async def leave() -> None:
         # Runs inside the app's shutdown (uvicorn re-raises SIGTERM once serving ends, so
         # anything after serve() returns may never run).
-        for reg in registration:
-            await reg.deregister()
-            await reg.aclose()
+        await leave_gateways(registration)
 
     gateway.on_shutdown.append(leave)
 
@@ -306,7 +345,7 @@ def run_upstream_worker(
     upstream_url: str,
     model_name: str,
     upstream_model: str,
-    gateway_url: str,
+    gateway_urls: Sequence[str],
     worker_id: str | None,
     weight: float,
     api_key_env: str | None,
@@ -325,8 +364,8 @@ def run_upstream_worker(
         timeouts=Timeouts.from_settings(settings),
     )
     meta: dict[str, Any] = {"upstream_models": {model_name: upstream_model}}
-    reg = GatewayRegistration(
-        gateway_url=gateway_url,
+    registrations = registrations_for(
+        gateway_urls,
         worker_id=worker_id or f"upstream-{uuid.uuid4().hex[:12]}",
         model_names=[model_name],
         url=upstream_url.rstrip("/"),
@@ -343,16 +382,15 @@ def run_upstream_worker(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        beat = asyncio.create_task(reg.run())
-        print(f"ARENA_WORKER_REGISTERING {reg.url}", flush=True)
+        beat = asyncio.create_task(run_registrations(registrations))
+        print(f"ARENA_WORKER_REGISTERING {registrations[0].url}", flush=True)
         try:
             await stop.wait()
         finally:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
-            await reg.deregister()
-            await reg.aclose()
+            await leave_gateways(registrations)
             await probe.aclose()
 
     asyncio.run(main())

@@ -20,8 +20,11 @@ TABLES = {
     "battles",
     "conversations",
     "images",
+    "leaderboard_leases",
+    "leaderboard_sets",
     "message_images",
     "messages",
+    "replica_settings",
     "votes",
     "workers",
 }

@@ -56,6 +56,20 @@ def _open_database(settings: Any) -> Any:
     return db
 
 
+def _check_replica_secret(settings: Any, db: Any) -> None:
+    """Refuse to start when another replica set the database up with a different secret."""
+    from arena.store.replica_settings import ReplicaMismatch, check_secret_fingerprint
+    from arena.web.app import resolve_secret
+
+    try:
+        check_secret_fingerprint(
+            db, resolve_secret(settings), from_environment=bool(settings.secret_key)
+        )
+    except ReplicaMismatch as e:
+        typer.echo(f"refusing to start: {e}", err=True)
+        raise typer.Exit(2) from None
+
+
 # ---------------------------------------------------------------- arena serve
 
 
@@ -88,6 +102,7 @@ def serve(
     db = _open_database(settings)
     try:
         active = count_active_keys(db)
+        _check_replica_secret(settings, db)
     finally:
         db.dispose()
     loopback = is_loopback(settings.host)
@@ -139,7 +154,12 @@ def worker(
         "probe only. The gateway sends the key its operator sets for the model: api_key_env "
         "of a 'provider: workers' registry entry, or ARENA_WORKER_UPSTREAM_KEYS=MODEL=VAR.",
     ),
-    gateway: str = typer.Option(None, "--gateway", help="Gateway URL to register with."),
+    gateway: list[str] = typer.Option(
+        None,
+        "--gateway",
+        help="Gateway URL to register with; repeat it (or separate URLs with commas) to "
+        "register with every replica, so the model stays listed while any of them lives.",
+    ),
     name: str = typer.Option(None, "--name", help="Public model name (default: from --model)."),
     host: str = typer.Option("127.0.0.1", help="Address the worker binds."),
     port: int = typer.Option(0, help="Port (0: any free port)."),
@@ -154,15 +174,16 @@ def worker(
     log_level: str = typer.Option("info", help="Log level."),
 ) -> None:
     """Serve a local model behind /v1 (or register an upstream) and keep it registered."""
-    from arena.worker import run_model_worker, run_upstream_worker
+    from arena.worker import parse_gateway_urls, run_model_worker, run_upstream_worker
 
     _configure_logging(log_level.upper())
     if bool(model) == bool(upstream):
         typer.echo("give exactly one of --model or --upstream", err=True)
         raise typer.Exit(2)
     settings = _settings(heartbeat_interval_s=heartbeat_interval)
+    gateways = parse_gateway_urls(gateway or [])
     if upstream:
-        if not gateway:
+        if not gateways:
             typer.echo("--upstream needs --gateway", err=True)
             raise typer.Exit(2)
         public = name or upstream_model
@@ -174,7 +195,7 @@ def worker(
             upstream_url=upstream,
             model_name=public,
             upstream_model=upstream_model or public,
-            gateway_url=gateway,
+            gateway_urls=gateways,
             worker_id=worker_id,
             weight=weight,
             api_key_env=upstream_api_key_env,
@@ -192,7 +213,7 @@ def worker(
         settings,
         provider=provider,
         model_name=public,
-        gateway_url=gateway,
+        gateway_urls=gateways,
         host=host,
         port=port,
         advertise_url=advertise_url,

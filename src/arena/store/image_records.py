@@ -1,12 +1,16 @@
 """The database record of each stored image (content hash, type, size, path under the
-data dir); the files themselves are ``arena.store.images``'s. The same content hash twice
-keeps the first record.
+data dir) and its bytes, so every replica on the database can serve it; checking and
+writing are ``arena.store.images``'s. The same content hash twice keeps the first record
+(an older record without bytes gets them).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.orm import undefer
 
 from arena.errors import BadRequest
 from arena.store.db import Database
@@ -22,9 +26,11 @@ class ImageInfo:
     byte_size: int
     storage_path: str
     created_at: datetime
+    # The bytes from the database; None for a record made before images lived there.
+    data: bytes | None = None
 
 
-def _image_info(row: StoredImage) -> ImageInfo:
+def _image_info(row: StoredImage, *, with_data: bool = False) -> ImageInfo:
     return ImageInfo(
         row.content_hash,
         row.mime_type,
@@ -33,6 +39,7 @@ def _image_info(row: StoredImage) -> ImageInfo:
         row.byte_size,
         row.storage_path,
         row.created_at,
+        row.data if with_data else None,
     )
 
 
@@ -45,10 +52,11 @@ def save_image_record(
     height: int,
     byte_size: int,
     storage_path: str,
+    data: bytes | None = None,
     now: datetime | None = None,
 ) -> ImageInfo:
-    """Record an image stored under the data dir; the same content hash twice is a no-op
-    that returns the first record."""
+    """Record an image (with its bytes); the same content hash twice keeps the first record,
+    filling in the bytes when that record had none."""
     if len(content_hash) != 64 or any(c not in "0123456789abcdef" for c in content_hash):
         raise BadRequest("content_hash must be a lowercase sha256 hex digest")
     check_fits(mime_type, StoredImage.mime_type, param="mime_type")
@@ -60,17 +68,25 @@ def save_image_record(
         "height": int(height),
         "byte_size": int(byte_size),
         "storage_path": storage_path,
+        "data": data,
         "created_at": now or utcnow(),
     }
     statement = db.conflict_insert(StoredImage).values(**values).on_conflict_do_nothing()
     with db.session() as session:
         session.execute(statement)
-        row = session.get(StoredImage, content_hash)
+        if data is not None:
+            session.execute(
+                update(StoredImage)
+                .where(StoredImage.content_hash == content_hash, StoredImage.data.is_(None))
+                .values(data=data)
+            )
+        row = session.get(StoredImage, content_hash, options=[undefer(StoredImage.data)])
         assert row is not None
-        return _image_info(row)
+        return _image_info(row, with_data=True)
 
 
 def get_image(db: Database, content_hash: str) -> ImageInfo | None:
+    """The record with its bytes (``data`` None for a record from before they were kept)."""
     with db.session(read_only=True) as session:
-        row = session.get(StoredImage, content_hash)
-        return None if row is None else _image_info(row)
+        row = session.get(StoredImage, content_hash, options=[undefer(StoredImage.data)])
+        return None if row is None else _image_info(row, with_data=True)

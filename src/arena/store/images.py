@@ -1,8 +1,11 @@
-"""Image files under the data dir, named by content hash, with their database record.
+"""Images in the database (bytes and record, keyed by content hash), so every replica on
+one database serves any image whichever replica received it.
 
 Bytes are checked with Pillow (the header read for real, not a file-extension guess) before
-anything is written; files are written atomically so a crash never leaves a half-written image
-behind a committed record.
+anything is written. Images recorded before the bytes lived in the database have ``data``
+NULL and are read from the data dir that stored them (``read_image_bytes``); uploading one
+again fills its bytes in. ``image_path`` is where the bytes are on this replica's disk: a
+cache written on first use for images from the database.
 
 An image id is the SHA-256 of its bytes, 64 lowercase hex digits, and nothing else is ever
 looked up or turned into a path (``check_image_id``); a path built from a stored record must
@@ -92,13 +95,10 @@ def store_image_bytes(
         raise PayloadTooLarge(f"image is {len(data)} bytes; limit {max_bytes}")
     digest = content_hash(data)
     existing = get_image(db, digest)
-    if existing is not None and (Path(data_dir) / existing.storage_path).exists():
+    if existing is not None and existing.data is not None:
         return existing
     mime_type, width, height = _inspect(data, max_pixels)
     relative = Path(IMAGE_DIR) / digest[:2] / f"{digest}.{EXTENSIONS[mime_type]}"
-    target = Path(data_dir) / relative
-    if not target.exists():
-        _write_atomically(target, data)
     return save_image_record(
         db,
         content_hash=digest,
@@ -107,15 +107,41 @@ def store_image_bytes(
         height=height,
         byte_size=len(data),
         storage_path=relative.as_posix(),
+        data=data,
     )
 
 
-def image_path(data_dir: Path, image: ImageInfo) -> Path:
-    """Where an image's bytes live: always inside ``data_dir/images``, or ``NotFound``."""
+def _local_path(data_dir: Path, image: ImageInfo) -> Path:
     check_image_id(image.content_hash)
     # Decided on the path's text alone (abspath does not touch the filesystem).
     root = Path(os.path.abspath(Path(data_dir) / IMAGE_DIR))
     path = Path(os.path.abspath(Path(data_dir) / image.storage_path))
     if not path.is_relative_to(root):
         raise NotFound("The image's file is not in the image store.", param="image_id")
+    return path
+
+
+def read_image_bytes(data_dir: Path, image: ImageInfo) -> bytes:
+    """The image's bytes: from the database, else (an older record) from this data dir."""
+    if image.data is not None:
+        return image.data
+    path = _local_path(data_dir, image)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise NotFound(
+            "The image was stored before images were kept in the database, by another "
+            "replica; upload it again.",
+            param="image_id",
+        ) from None
+
+
+def image_path(data_dir: Path, image: ImageInfo) -> Path:
+    """A file holding the image's bytes, always inside ``data_dir/images``, or ``NotFound``.
+
+    Bytes from the database are written there once (a per-replica cache) for callers
+    that read files; ``read_image_bytes`` needs no file."""
+    path = _local_path(data_dir, image)
+    if image.data is not None and not path.exists():
+        _write_atomically(path, image.data)
     return path

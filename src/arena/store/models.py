@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -173,6 +174,43 @@ class StoredImage(Base):
     byte_size: Mapped[int]
     storage_path: Mapped[str] = mapped_column(SafeString(1000))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The bytes, shared by every replica; NULL for images stored before (read from disk).
+    data: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+
+
+class ReplicaSetting(Base):
+    """A fact the first replica recorded that every other one must match (never a secret)."""
+
+    __tablename__ = "replica_settings"
+
+    name: Mapped[str] = mapped_column(SafeString(100), primary_key=True)
+    value: Mapped[str] = mapped_column(SafeString(200))
+    origin: Mapped[str] = mapped_column(SafeString(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LeaderboardSet(Base):
+    """A published leaderboard artifact set, shared by every replica: the set's folder as one
+    zip archive, and the newest vote id (``vote_watermark``) the set was computed from."""
+
+    __tablename__ = "leaderboard_sets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    snapshot: Mapped[str] = mapped_column(SafeString(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    vote_watermark: Mapped[int] = mapped_column(index=True)
+    archive: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+
+
+class LeaderboardLease(Base):
+    """Which replica computes the shared leaderboard now (one row per job name); taken with
+    one conditional UPDATE, so only one replica recomputes per change."""
+
+    __tablename__ = "leaderboard_leases"
+
+    name: Mapped[str] = mapped_column(SafeString(100), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(SafeString(200))
+    lease_until: Mapped[datetime | None]
 
 
 class Battle(Base):
