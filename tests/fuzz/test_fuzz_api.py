@@ -99,6 +99,18 @@ class FuzzServer:
                 pass
         return battle_id
 
+    def shared_battle(self) -> str:
+        """The share token of an answered battle that has its vote."""
+        battle_id = self.answered_battle()
+        response = self.http.post(
+            f"{self.url}/api/battles/{battle_id}/vote",
+            json={"vote": "tie"},
+            headers={"X-CSRF-Token": self.csrf_token},
+            timeout=30,
+        )
+        response.raise_for_status()
+        return response.json()["share_url"].rsplit("/", 1)[-1]
+
 
 def _demo_registry() -> RegistryFile:
     """The built-in demo models, answering without the pacing that makes them look real;
@@ -190,6 +202,8 @@ def _steer(server: FuzzServer) -> Callable[[schemathesis.Case], None]:
             path["battle_id"] = server.new_battle() if kind == "fresh" else server.answered_battle()
         if "model" in path:
             path["model"] = server.models[0]
+        if "token" in path:
+            path["token"] = server.shared_battle()
         body = case.body if isinstance(case.body, dict) else {}
         if isinstance(body.get("model"), str):
             body["model"] = server.models[len(body["model"]) % len(server.models)]

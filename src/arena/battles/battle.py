@@ -192,7 +192,8 @@ class Battle:
         if not models_see_images:
             raise BadRequest(
                 "Images need vision models and the chosen model(s) cannot see images. "
-                "Start a new round with the image attached.",
+                "Send the message without the image, or pick a vision model and start a new "
+                "round with the image attached.",
                 param="image_id",
                 code="vision_not_supported",
             )

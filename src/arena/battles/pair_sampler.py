@@ -215,7 +215,10 @@ def check_named_choice(
             )
         if vision and not spec.is_vision:
             raise BadRequest(
-                f"model {name!r} cannot read images", param="models", code="not_vision_capable"
+                f"model {name!r} cannot read images; pick a model marked 'vision', or send "
+                "the message without the image",
+                param="models",
+                code="not_vision_capable",
             )
         chosen.append(spec)
     return tuple(chosen)
@@ -389,6 +392,16 @@ class PairSampler:
         self, unavailable: Collection[str], vision: bool, snapshot: LeaderboardSnapshot | None
     ) -> PairDistribution:
         candidates = eligible_for_battle(self.specs, unavailable=unavailable, vision=vision)
+        if vision and len(candidates) < 2:
+            seers = len(eligible_for_battle(self.specs, vision=True))
+            if seers < 2:  # not an outage: waiting will not help
+                raise BadRequest(
+                    f"These models cannot read images: a battle with an image needs two "
+                    f"models that can, and this arena has {seers}. Send your message without "
+                    "the image, or ask whoever runs this arena to add vision models.",
+                    param="vision",
+                    code="images_not_supported",
+                )
         if len(candidates) < 2:
             what = "vision-capable models" if vision else "models"
             raise NotEnoughModels(

@@ -24,10 +24,10 @@ from arena.web.schemas import (
     SendMessage,
     SessionInfo,
     VoteRequest,
-    VoteResult,
     error_responses,
 )
 from arena.web.sessions import WebSession
+from arena.web.share import SharedVoteResult
 from arena.web.streaming import EventStream
 
 if TYPE_CHECKING:
@@ -264,12 +264,12 @@ def api_router(ctx: WebContext) -> APIRouter:
 
     @router.post(
         "/battles/{battle_id}/vote",
-        response_model=VoteResult,
+        response_model=SharedVoteResult,
         responses=error_responses(400, 403, 404, 409, 422, 429),
         summary="Vote (a, b, tie, bothbad; direct chat: upvote, downvote, flag). "
         "Answers once the vote is committed, with the models' names.",
     )
-    async def vote(battle_id: str, body: VoteRequest, request: Request) -> VoteResult:
+    async def vote(battle_id: str, body: VoteRequest, request: Request) -> SharedVoteResult:
         session = _session(request)
         result = await service.vote(
             battle_id=battle_id,
@@ -277,7 +277,7 @@ def api_router(ctx: WebContext) -> APIRouter:
             ip_hash=ctx.ip_hash(request),
             value=body.vote,
         )
-        return VoteResult.model_validate(result)
+        return SharedVoteResult.model_validate(result)
 
     @router.post(
         "/images",

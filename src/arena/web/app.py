@@ -104,18 +104,27 @@ class WebContext:
     built_providers: dict[str, Provider] = field(default_factory=dict)
     leaderboard_href: str = "/leaderboard"
     refresher: Any = None  # leaderboard.refresher.ArtifactRefresher when the board is live
+    leaderboard_sync: Any = None  # leaderboard.shared.LeaderboardSync when the board is live
     static_dir: Path = PACKAGE_DIR / "static"
 
     async def start(self) -> None:
-        """Background work of the arena (health probes); call in the app's lifespan."""
+        """Background work of the arena (health probes, leaderboard sync); call in the app's
+        lifespan."""
         if self.service.health is not None:
             self.service.health.start()
+        if self.leaderboard_sync is not None:
+            # Its first check installs the published board and catches up older votes.
+            self.leaderboard_sync.start()
 
     async def stop(self) -> None:
         if self.service.health is not None:
             await self.service.health.stop()
+        if self.leaderboard_sync is not None:
+            self.leaderboard_sync.close()  # first: it would wake the refresher again
         if self.refresher is not None:
             self.refresher.close()
+        if self.leaderboard_sync is not None:
+            self.leaderboard_sync.release_lease()
         for provider in self.built_providers.values():
             await provider.aclose()
 
@@ -281,20 +290,27 @@ def live_rating_settings(settings: Settings) -> RatingSettings:
     )
 
 
-def live_leaderboard(ctx: WebContext) -> Any:
-    """Recompute the leaderboard artifacts from the store in the background, after votes
-    arrive (coalesced, at most once per ``settings.leaderboard_refresh_s``)."""
+def live_leaderboard(ctx: WebContext) -> tuple[Any, Any]:
+    """One leaderboard for every replica on the database: after votes arrive (coalesced, at
+    most once per ``settings.leaderboard_refresh_s``) one replica recomputes and publishes the
+    set to the store; every replica's sync thread installs the newest published set locally
+    and asks for a recompute while votes exist beyond it. Returns (refresher, sync)."""
+    import os
+    import socket
+    import uuid
     from functools import partial
 
-    from arena.leaderboard.build import refresh_artifacts
     from arena.leaderboard.refresher import ArtifactRefresher
-    from arena.store.votes import count_votes
+    from arena.leaderboard.shared import LeaderboardSync, recompute_shared
 
     db = ctx.service.db
+    artifacts_dir = ctx.settings.data_dir / "leaderboard"
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
     recompute = partial(
-        refresh_artifacts,
+        recompute_shared,
         db.url,
-        ctx.settings.data_dir / "leaderboard",
+        artifacts_dir,
+        owner=owner,
         settings=live_rating_settings(ctx.settings),
     )
     refresher = ArtifactRefresher(
@@ -303,9 +319,14 @@ def live_leaderboard(ctx: WebContext) -> Any:
         in_child_process=True,
     )
     ctx.service.on_vote = refresher.request
-    if count_votes(db) > 0:
-        refresher.request()  # votes from before this start: show them
-    return refresher
+    sync = LeaderboardSync(
+        db,
+        artifacts_dir,
+        refresher.request,
+        interval_s=min(max(ctx.settings.leaderboard_refresh_s, 0.2), 5.0),
+        owner=owner,
+    )
+    return refresher, sync  # the sync starts and ends with the server (start/stop)
 
 
 def _include_leaderboard(app: FastAPI, ctx: WebContext) -> None:
@@ -319,7 +340,7 @@ def _include_leaderboard(app: FastAPI, ctx: WebContext) -> None:
         {"key": "leaderboard", "label": "Leaderboard", "href": ctx.leaderboard_href},
         {"key": "about", "label": "About", "href": f"{ctx.root_path}/about"},
     ]
-    ctx.refresher = live_leaderboard(ctx)
+    ctx.refresher, ctx.leaderboard_sync = live_leaderboard(ctx)
     app.include_router(
         leaderboard_router(
             ctx.settings.data_dir / "leaderboard",
@@ -329,6 +350,17 @@ def _include_leaderboard(app: FastAPI, ctx: WebContext) -> None:
             judge_results=ctx.settings.resolved_judge_results_dir(),
         )
     )
+
+
+def _include_share_and_history(app: FastAPI, ctx: WebContext) -> None:
+    """Share links of voted battles (also in every vote's reply) and the session's history."""
+    from arena.web.history import history_router
+    from arena.web.share import ShareLinks, share_router
+
+    links = ShareLinks(ctx.secret, ctx.root_path)
+    ctx.service.votes.share_url_for = links.url_for
+    app.include_router(share_router(ctx, links))
+    app.include_router(history_router(ctx, links))
 
 
 def include_web(
@@ -367,6 +399,7 @@ def include_web(
     )
     app.include_router(api_router(ctx))
     app.include_router(pages_router(ctx))
+    _include_share_and_history(app, ctx)
     if leaderboard:
         _include_leaderboard(app, ctx)
     app.state.web = ctx

@@ -1,5 +1,9 @@
 """Model answers as safe HTML: markdown-it-py renders, Pygments highlights code, nh3 sanitizes.
 
+TeX is kept as escaped text in ``math-inline``/``math-display`` spans (``markdown_math``) for
+the page to typeset. The same function renders an answer while it streams (``turn_frames``),
+so a half-written answer is sanitized exactly like a finished one.
+
 Raw HTML in an answer is never passed through: markdown-it escapes it (``html`` off) and nh3
 then strips anything outside a short allow-list, so a ``<script>`` or ``onerror=`` written by
 a model shows up as text and never runs.
@@ -15,6 +19,8 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
+
+from arena.web.markdown_math import math_plugin
 
 HIGHLIGHT_CLASS = "highlight"
 
@@ -53,8 +59,10 @@ def _formatter() -> HtmlFormatter:
 
 @lru_cache(maxsize=1)
 def _renderer() -> MarkdownIt:
-    return MarkdownIt("commonmark", {"html": False, "highlight": _highlight}).enable(
-        ["table", "strikethrough"]
+    return (
+        MarkdownIt("commonmark", {"html": False, "highlight": _highlight})
+        .enable(["table", "strikethrough"])
+        .use(math_plugin)
     )
 
 

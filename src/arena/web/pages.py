@@ -20,10 +20,13 @@ STATIC_FILES = {
     "arena.js": "text/javascript",
     "favicon.svg": "image/svg+xml",
 }
+# Vendored front-end libraries (static/vendor/, see its README.md), by file type.
+VENDOR_TYPES = {".js": "text/javascript", ".css": "text/css", ".woff2": "font/woff2"}
 # static_url puts the version in the query, so the icon can be kept for a year.
 FAVICON_CACHE = "public, max-age=31536000, immutable"
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; font-src 'self'; "
+    "img-src 'self' data: blob:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
     "form-action 'self'"
 )
@@ -169,5 +172,15 @@ def pages_router(ctx: WebContext) -> APIRouter:
         if name == "favicon.svg":
             headers["Cache-Control"] = FAVICON_CACHE
         return FileResponse(ctx.static_dir / name, media_type=media_type, headers=headers)
+
+    @router.get("/static/vendor/{path:path}", name="arena_vendor_static")
+    async def vendor_file(path: str) -> Response:
+        vendor_dir = (ctx.static_dir / "vendor").resolve()
+        file = (vendor_dir / path).resolve()
+        media_type = VENDOR_TYPES.get(file.suffix)
+        if media_type is None or not file.is_relative_to(vendor_dir) or not file.is_file():
+            raise NotFound(f"No static file {path!r}.")
+        headers = {"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"}
+        return FileResponse(file, media_type=media_type, headers=headers)
 
     return router

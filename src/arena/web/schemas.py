@@ -162,11 +162,12 @@ SSE_EVENT: dict[str, Any] = {
     "type": "object",
     "required": ["event", "data"],
     "properties": {
-        "event": {"enum": ["delta", "done", "error", "leak", "end"]},
+        "event": {"enum": ["delta", "render", "done", "error", "leak", "end"]},
         "data": {"type": "string"},
     },
     "allOf": [
         _payload("delta", ["side", "text"], side=_SIDE, text=_TEXT),
+        _payload("render", ["side", "html"], side=_SIDE, html=_TEXT),
         _payload("done", ["side", "html"], side=_SIDE, html=_TEXT, finish_reason=_MAYBE_TEXT),
         _payload(
             "error",
@@ -194,6 +195,8 @@ SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
         "description": (
             "A text/event-stream. Events: `delta` {side, text} (raw text as it streams), "
+            "`render` {side, html} (the text streamed so far, rendered and sanitized, sent "
+            "at most every 150 ms while it changes), "
             "`done` {side, html, finish_reason} (the final answer rendered from markdown and "
             "sanitized; finish_reason is null in an anonymous battle), `error` {side, "
             "message, kind} (one side failed; the message never names the model, and in an "

@@ -166,6 +166,7 @@ async def stream_sides(
     limits: StreamLimits,
     *,
     uniform_errors: bool = False,
+    tick_s: float | None = None,
 ) -> AsyncIterator[list[SideEvent]]:
     """Run every side's request concurrently; yield their events as they arrive, each time
     all that are waiting (in order), so that the caller can send them in one write.
@@ -173,7 +174,9 @@ async def stream_sides(
     ``jobs`` maps a side ("a"/"b") to (public label, provider, request); a side without a
     provider fails as ``unavailable``. Closing the
     iterator (client gone) cancels the sides still running. ``uniform_errors`` (anonymous
-    battles): every failed side gets ``anonymous_error``'s kind and message.
+    battles): every failed side gets ``anonymous_error``'s kind and message. ``tick_s``:
+    an empty batch is yielded after that long without events, so that the caller can send
+    what it held back (a throttled render) while the models pause.
     """
     queue: asyncio.Queue[SideEvent] = asyncio.Queue()
     tasks = [
@@ -187,7 +190,12 @@ async def stream_sides(
     remaining = len(tasks)
     try:
         while remaining:
-            batch = [await queue.get()]
+            try:
+                async with asyncio.timeout(tick_s):
+                    batch = [await queue.get()]
+            except TimeoutError:
+                yield []
+                continue
             while not queue.empty():
                 batch.append(queue.get_nowait())
             remaining -= sum(1 for event in batch if event.kind in ("done", "error"))

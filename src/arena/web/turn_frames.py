@@ -1,5 +1,10 @@
-"""What a client sees of a turn: the SSE frames that announce each side's finished or failed
+"""What a client sees of a turn: the SSE frames that stream each side's answer (raw deltas,
+then throttled ``render`` frames of its markdown so far), announce its finished or failed
 answer, an identity leak, and the turn's end.
+
+A ``render`` frame is the sanitized HTML of exactly the text the side's deltas have already
+sent (``LiveMarkdown`` keeps its own copy of it), so it reveals nothing the deltas did not;
+its timing follows the deltas' own pace and the render's cost, never the model drawn.
 
 Before the vote, a frame of an anonymous battle depends on nothing but that side's own
 answer (its words, whether it failed): a failure reads the same for every model
@@ -11,7 +16,12 @@ terms would confirm that a model the answer names is in the battle.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
+
+import anyio
 
 from arena.battles.battle import Battle
 from arena.battles.identity_leak import IdentityLeakDetector
@@ -27,6 +37,63 @@ TURN_FAILED_MESSAGE = "The server could not finish this turn. Try regenerating."
 
 def delta_frame(side: str, text: str) -> bytes:
     return sse("delta", {"side": side, "text": text})
+
+
+def render_frame(side: str, html: str) -> bytes:
+    return sse("render", {"side": side, "html": html})
+
+
+@dataclass
+class LiveMarkdown:
+    """Throttled re-rendering of each side's streamed text, for ``render`` frames.
+
+    A side is rendered again only when its text changed, at most once per ``min_interval_s``,
+    and never more often than ``cost_factor`` times its last render took: a long answer
+    (whose every render costs more) is rendered less often, so rendering holds at most about
+    ``1 / cost_factor`` of a core per side. The final render is the ``done`` frame's. A long
+    text is rendered in a worker thread, so that other requests keep being served meanwhile.
+    """
+
+    min_interval_s: float = 0.15
+    cost_factor: float = 8.0
+    thread_from_chars: int = 8_000  # about 15 ms of rendering: worth a thread hop beyond
+    clock: Callable[[], float] = time.monotonic
+    render: Callable[[str], str] = render_markdown
+    _parts: dict[str, list[str]] = field(default_factory=dict)
+    _dirty: set[str] = field(default_factory=set)
+    _next_at: dict[str, float] = field(default_factory=dict)
+
+    def add(self, side: str, text: str) -> None:
+        """Text a delta frame of ``side`` has just sent."""
+        self._parts.setdefault(side, []).append(text)
+        self._dirty.add(side)
+
+    def finish(self, side: str) -> None:
+        """The side is done (or failed): its ``done``/``error`` frame says the rest."""
+        self._dirty.discard(side)
+        self._parts.pop(side, None)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._dirty)
+
+    async def due_frames(self) -> list[bytes]:
+        """``render`` frames for the sides whose text changed and whose interval is over."""
+        frames = []
+        for side in sorted(self._dirty):
+            now = self.clock()
+            if now < self._next_at.get(side, 0.0):
+                continue
+            text = "".join(self._parts[side])
+            if len(text) >= self.thread_from_chars:
+                html = await anyio.to_thread.run_sync(self.render, text)
+            else:
+                html = self.render(text)
+            cost = self.clock() - now
+            self._next_at[side] = now + max(self.min_interval_s, cost * self.cost_factor)
+            self._dirty.discard(side)
+            frames.append(render_frame(side, html))
+        return frames
 
 
 def failure_frame(outcome: SideOutcome) -> bytes:

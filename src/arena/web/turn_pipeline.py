@@ -45,6 +45,7 @@ from arena.web.records import StoredBattle, encode_leaks, in_one_transaction
 from arena.web.store_calls import StoreCalls
 from arena.web.streaming import SideOutcome, StreamLimits, stream_sides
 from arena.web.turn_frames import (
+    LiveMarkdown,
     answer_frames,
     delta_frame,
     end_frame,
@@ -97,7 +98,9 @@ class TurnPipeline:
                 raise NotFound(
                     "Unknown image id: upload it with POST /api/images first.", param="image_id"
                 )
-            data = await anyio.Path(store_images.image_path(self.data_dir, info)).read_bytes()
+            data = await anyio.to_thread.run_sync(
+                store_images.read_image_bytes, self.data_dir, info
+            )
             url = image_files.data_url(data, info.mime_type)
             parts.append(ImagePart(image_url=ImageURL(url=url)))
         return parts
@@ -285,19 +288,27 @@ class TurnPipeline:
                 )
                 for side, request in plan.requests.items()
             }
+            live = LiveMarkdown()  # markdown rendered while it streams (turn_frames)
             async for batch in stream_sides(
-                jobs, self.stream_limits, uniform_errors=battle.anonymous
+                jobs,
+                self.stream_limits,
+                uniform_errors=battle.anonymous,
+                tick_s=live.min_interval_s / 2,
             ):
                 frames: list[bytes] = []  # what arrived together goes out in one write
                 for event in batch:
                     if event.kind == "delta":
                         frames.append(delta_frame(event.side, event.text))
+                        live.add(event.side, event.text)
                         continue
                     outcome = event.outcome
                     assert outcome is not None
                     outcomes[event.side] = outcome
+                    live.finish(event.side)
                     battle = self._finish_side(battle, event.kind, outcome, answers, frames)
-                yield b"".join(frames)
+                frames.extend(await live.due_frames())  # after the deltas they render
+                if frames:
+                    yield b"".join(frames)
             await self._persist_answers(plan, answers, battle)
             stored = True
             # The lease goes before ``end``: a next message right after it, on any replica,

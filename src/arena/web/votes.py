@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from arena.battles.battle import Battle
@@ -36,6 +37,8 @@ class VoteRecorder:
     battles: BattleAccess
     models: ModelCatalog
     rate_limiter: ArenaRateLimiter
+    # (battle id, created at) -> the battle's share link (``arena.web.share``), when served.
+    share_url_for: Callable[[str, datetime], str] | None = None
 
     async def record(
         self,
@@ -105,6 +108,9 @@ class VoteRecorder:
             "vote": store_value,
             "counted": counted,
             "leaked": battle.leaked,
+            "share_url": (
+                self.share_url_for(battle_id, battle.created_at) if self.share_url_for else None
+            ),
             "models": {
                 side: {
                     "name": battle.model_for(side),

@@ -1,9 +1,11 @@
-// Arena chat pages (battle, side by side, direct). Plain JS, no dependencies.
-// Model text is only ever inserted with textContent while it streams; the final answer's
-// HTML comes from the server, already rendered from markdown and sanitized.
+// Arena chat pages (battle, side by side, direct). Plain JS; KaTeX (vendored) is loaded
+// only when an answer has math. Model text is only ever inserted with textContent as it
+// streams; its HTML comes from the server (``render`` frames while it streams, ``done`` at
+// the end), already rendered from markdown and sanitized.
 "use strict";
 
 (function () {
+  const scriptUrl = document.currentScript ? document.currentScript.src : "";
   const root = document.getElementById("chat");
   if (!root) return;
   const mode = root.dataset.mode;
@@ -161,14 +163,112 @@
     }
   }
 
+  // Vendored libraries sit next to this script (static/vendor/), with its version query.
+  function vendorUrl(path) {
+    const own = new URL(scriptUrl, document.baseURI);
+    return new URL("vendor/" + path + own.search, own).href;
+  }
+
+  let katexLoading = null;
+  function loadKatex() {
+    if (window.katex) return Promise.resolve(window.katex);
+    if (!katexLoading) {
+      katexLoading = new Promise((resolve, reject) => {
+        const css = document.createElement("link");
+        css.rel = "stylesheet";
+        css.href = vendorUrl("katex/katex.min.css");
+        document.head.appendChild(css);
+        const js = document.createElement("script");
+        js.src = vendorUrl("katex/katex.min.js");
+        js.onload = () => resolve(window.katex);
+        js.onerror = () => { katexLoading = null; reject(new Error("KaTeX did not load")); };
+        document.head.appendChild(js);
+      });
+    }
+    return katexLoading;
+  }
+
+  // TeX arrives as text in .math-inline/.math-display (markdown_math.py). KaTeX builds its
+  // output with the DOM (styles through CSSOM, which the CSP allows); HTML output only, as
+  // its MathML sets style attributes. A formula it cannot read stays as plain TeX.
+  function typeset(el) {
+    const nodes = Array.from(el.querySelectorAll(".math-inline, .math-display"));
+    if (!nodes.length) return;
+    loadKatex().then((katex) => {
+      for (const node of nodes) {
+        if (!node.isConnected || node.hasAttribute("data-tex")) continue;
+        const tex = node.textContent;
+        try {
+          katex.render(tex, node, {
+            displayMode: node.classList.contains("math-display"),
+            throwOnError: true, output: "html",
+          });
+          node.setAttribute("data-tex", tex);
+          node.setAttribute("role", "math");
+          node.setAttribute("aria-label", tex);
+        } catch (_) {
+          node.classList.add("math-error");
+        }
+      }
+    }, () => {});
+  }
+
+  async function copyCode(button, pre) {
+    const code = pre.querySelector("code") || pre;
+    let label = "Copy failed";
+    try {
+      await navigator.clipboard.writeText(code.textContent);
+      label = "Copied";
+    } catch (_) { /* no clipboard permission: say so on the button */ }
+    button.textContent = label;
+    button.setAttribute("aria-label", label === "Copied" ? "Code copied" : "Copying the code failed");
+    setTimeout(() => {
+      button.textContent = "Copy";
+      button.setAttribute("aria-label", "Copy code");
+    }, 2000);
+  }
+
+  // Each code block gets a copy button (in a wrapper, so that it does not scroll with the code).
+  function addCopyButtons(el) {
+    for (const pre of el.querySelectorAll("pre")) {
+      if (pre.parentElement && pre.parentElement.classList.contains("code-block")) continue;
+      const wrap = document.createElement("div");
+      wrap.className = "code-block";
+      pre.replaceWith(wrap);
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "copy-code";
+      button.textContent = "Copy";
+      button.setAttribute("aria-label", "Copy code");
+      button.addEventListener("click", () => copyCode(button, pre));
+      wrap.append(button, pre);
+    }
+  }
+
+  // Put server-rendered, sanitized HTML in place and dress it (copy buttons, math).
+  function showHtml(el, html) {
+    el.innerHTML = html;
+    addCopyButtons(el);
+    typeset(el);
+  }
+
   // Parse a text/event-stream body from fetch(): events are separated by a blank line.
+  // While a side streams, its bubble holds the latest render (.md) and, after it, the raw
+  // text that came since (.tail); each render replaces both.
   async function consumeStream(resp) {
     const current = {};
+    const parts = {};
     for (const side of sides) {
       const li = bubble(side, "assistant");
       li.classList.add("streaming");
       li.setAttribute("aria-busy", "true");
+      const md = document.createElement("div");
+      md.className = "md";
+      const tail = document.createElement("span");
+      tail.className = "tail";
+      li.append(md, tail);
       current[side] = li;
+      parts[side] = { md, tail };
     }
     const finish = (side) => {
       const li = current[side];
@@ -177,12 +277,21 @@
       li.removeAttribute("aria-busy");
     };
     const handlers = {
-      delta(d) { const li = current[d.side]; if (li) li.appendChild(document.createTextNode(d.text)); },
+      delta(d) {
+        const p = parts[d.side];
+        if (p) p.tail.appendChild(document.createTextNode(d.text));
+      },
+      render(d) {
+        const p = parts[d.side];
+        if (!p || !p.md.isConnected) return;
+        showHtml(p.md, d.html); // the markdown so far, rendered and sanitized with nh3
+        p.tail.replaceChildren();
+      },
       done(d) {
         const li = current[d.side];
         if (!li) return;
         finish(d.side);
-        li.innerHTML = d.html; // server-rendered markdown, sanitized with nh3
+        showHtml(li, d.html); // server-rendered markdown, sanitized with nh3
       },
       error(d) {
         const li = current[d.side];
@@ -354,11 +463,25 @@
       } else {
         voted = true;
         showReveal(result.models);
-        const flagged = result.counted === false;
-        status.textContent = flagged
-          ? "Vote recorded, but it will not count: a model revealed its identity."
-          : "Thanks! Your vote was recorded. Press New round to battle again.";
+        if (result.counted !== false) {
+          status.textContent = "Thanks! Your vote was recorded. Press New round to battle again.";
+        } else if (mode === "battle" && result.leaked) {
+          status.textContent = "Vote recorded, but it will not count toward the leaderboard: " +
+            "an answer revealed which model wrote it.";
+        } else {
+          // Named side by side: the voter knew the names, so the vote is not anonymous.
+          status.textContent = "Vote recorded. It does not count toward the leaderboard, " +
+            "because you knew the models' names: only anonymous battles are rated.";
+        }
         newRoundBtn.focus({ preventScroll: true }); // the vote area stays in view
+      }
+      if (result.share_url) {
+        const share = document.createElement("a");
+        share.href = result.share_url;
+        share.textContent = "Share this battle";
+        share.target = "_blank";
+        share.rel = "noopener";
+        status.append(" ", share);
       }
     } catch (err) {
       notice(err.message, "error");
