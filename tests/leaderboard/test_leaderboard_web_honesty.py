@@ -363,7 +363,7 @@ def test_bad_leaderboard_settings_are_refused_clearly(monkeypatch, name, value, 
 
 
 def test_live_board_is_computed_as_configured(monkeypatch):
-    from arena.web.app import live_rating_settings
+    from arena.web.live_leaderboard import live_rating_settings
 
     for name, value in LEADERBOARD_ENV.items():
         monkeypatch.setenv(name, value)
