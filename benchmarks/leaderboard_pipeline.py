@@ -113,7 +113,7 @@ frame = load_battles(PATH).frame
 import hashlib
 import polars as pl
 import pyarrow.json as pa_json
-from arena.leaderboard.battle_table import normalize
+from arena.leaderboard.battle_normalize import normalize
 digest = hashlib.sha256()
 with open(PATH, "rb") as f:
     for block in iter(lambda: f.read(1 << 20), b""):

@@ -283,7 +283,8 @@ def every_field_rows(make_rows) -> list[dict]:
 def test_batched_reading_gives_the_whole_file_table(fmt, make_rows, write_rows, small_blocks):
     import hashlib
 
-    from arena.leaderboard.battle_table import column_dtypes, normalize
+    from arena.leaderboard.battle_columns import column_dtypes
+    from arena.leaderboard.battle_normalize import normalize
 
     rows = every_field_rows(make_rows)
     path = write_rows(rows, fmt)

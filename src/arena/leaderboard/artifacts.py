@@ -180,19 +180,12 @@ def write_artifact_set(
             ],
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        final = directory / f"{SNAPSHOT_PREFIX}{snapshot}"
-        if final.exists():
-            retired = directory / f".retired-{snapshot}-{os.getpid()}"
-            final.rename(retired)
-            staging.rename(final)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            staging.rename(final)
+        final = move_into_place(staging, directory / f"{SNAPSHOT_PREFIX}{snapshot}")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     if keep is not None:
-        _prune(directory, keep)
+        prune_sets(directory, keep)
     return _read_manifest(final)
 
 
@@ -230,6 +223,20 @@ def load_latest(directory: Path) -> ArtifactSet:
     return sets[0]
 
 
-def _prune(directory: Path, keep: int) -> None:
+def move_into_place(staging: Path, final: Path) -> Path:
+    """Rename a finished set folder to its name, replacing a set of the same snapshot, so a
+    reader sees the whole old set or the whole new one."""
+    if final.exists():
+        retired = final.parent / f".retired-{final.name}-{os.getpid()}"
+        final.rename(retired)
+        staging.rename(final)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        staging.rename(final)
+    return final
+
+
+def prune_sets(directory: Path, keep: int) -> None:
+    """Keep only the newest ``keep`` sets (at least one)."""
     for old in list_sets(directory)[max(keep, 1) :]:
         shutil.rmtree(old.directory, ignore_errors=True)

@@ -22,35 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from arena.errors import BadRequest
-from arena.leaderboard.battle_columns import (
-    COLUMNS,
-    CRITERIA,
-    HARD_PROMPT_MIN_CRITERIA,
-    LONG_QUERY_TOKENS,
-    STYLE_FEATURES,
-    VALID_WINNERS,
-    column_dtypes,
-)
+from arena.leaderboard.battle_columns import VALID_WINNERS
 from arena.leaderboard.battle_normalize import normalize
 from arena.leaderboard.battle_text_features import prepare_row
 
 if TYPE_CHECKING:
     import polars as pl
-
-__all__ = [
-    "COLUMNS",
-    "CRITERIA",
-    "HARD_PROMPT_MIN_CRITERIA",
-    "LONG_QUERY_TOKENS",
-    "STYLE_FEATURES",
-    "VALID_WINNERS",
-    "LoadedBattles",
-    "column_dtypes",
-    "is_database_url",
-    "load_battles",
-    "normalize",
-    "normalize_rows",
-]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from arena.errors import BadRequest
-from arena.leaderboard.battle_table import STYLE_FEATURES
+from arena.leaderboard.battle_columns import STYLE_FEATURES
 from arena.leaderboard.board_rows import assemble_rows
 from arena.leaderboard.table import Leaderboard
 

@@ -20,7 +20,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from arena.leaderboard.artifacts import MANIFEST, SNAPSHOT_PREFIX, list_sets
+from arena.leaderboard.artifacts import (
+    MANIFEST,
+    SNAPSHOT_PREFIX,
+    move_into_place,
+    prune_sets,
+)
 from arena.leaderboard.compute import RatingSettings
 from arena.store.db import Database
 from arena.store.leaderboard_sets import (
@@ -61,19 +66,11 @@ def install_set(archive: bytes, artifacts_dir: Path, *, keep: int = KEEP_SETS) -
         snapshot = str(json.loads((staging / MANIFEST).read_text(encoding="utf-8"))["snapshot"])
         if Path(snapshot).name != snapshot:
             raise ValueError(f"unexpected snapshot name: {snapshot!r}")
-        final = artifacts_dir / f"{SNAPSHOT_PREFIX}{snapshot}"
-        if final.exists():
-            retired = Path(tempfile.mkdtemp(prefix=".retired-", dir=artifacts_dir))
-            final.rename(retired / "set")
-            staging.rename(final)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            staging.rename(final)
+        final = move_into_place(staging, artifacts_dir / f"{SNAPSHOT_PREFIX}{snapshot}")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    for old in list_sets(artifacts_dir)[max(keep, 1) :]:
-        shutil.rmtree(old.directory, ignore_errors=True)
+    prune_sets(artifacts_dir, keep)
     return final
 
 
