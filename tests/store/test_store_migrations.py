@@ -17,6 +17,7 @@ TABLES = {
     "alembic_version",
     "api_keys",
     "arena_sessions",
+    "battle_tags",
     "battles",
     "conversations",
     "images",
@@ -24,7 +25,9 @@ TABLES = {
     "leaderboard_sets",
     "message_images",
     "messages",
+    "release_opt_outs",
     "replica_settings",
+    "voter_flags",
     "votes",
     "workers",
 }

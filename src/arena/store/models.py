@@ -240,6 +240,11 @@ class Battle(Base):
     # Declared when the battle started: a vision chat (models drawn among vision models).
     # An anonymous battle takes images only when it is set, whatever models were drawn.
     vision: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # The voter asked that this battle stay out of released datasets (kept after the session
+    # expires and its link is cleared).
+    release_excluded: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The turn lease (``arena.store.turn_leases``): which server process streams this
@@ -354,3 +359,7 @@ class Vote(Base):
         ForeignKey("arena_sessions.id", ondelete="SET NULL")
     )
     ip_hash: Mapped[str | None] = mapped_column(SafeString(64))
+
+
+# The pipeline's tables share this metadata (migrations are compared against all of it).
+from arena.store import pipeline_tables as _pipeline_tables  # noqa: E402,F401
