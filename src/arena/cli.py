@@ -35,10 +35,23 @@ def _register_all() -> None:
     from arena.gateway import commands as gateway_commands
     from arena.judge import commands as judge_commands
     from arena.leaderboard import commands as leaderboard_commands
+    from arena.pipeline import commands as pipeline_commands
+    from arena.routing import commands as routing_commands
     from arena.store import commands as store_commands
 
-    for module in (gateway_commands, store_commands, leaderboard_commands, judge_commands):
+    for module in (
+        gateway_commands,
+        store_commands,
+        leaderboard_commands,
+        judge_commands,
+        pipeline_commands,
+    ):
         module.register(app)
+    routing_commands.register(app)
+    # Only typer at import time; TRL/PEFT load when `arena train` runs (the train extra).
+    from arena.training import commands as training_commands
+
+    training_commands.register(app)
 
 
 _register_all()

@@ -54,7 +54,8 @@ def populate(url: str) -> dict[str, int]:
     return {"battles": len(VOTES)}
 
 
-def test_database_url_as_input(database_url):
+def test_database_url_as_input(own_database_url):
+    database_url = own_database_url
     populate(database_url)
     loaded = load_battles(database_url)
     frame = loaded.frame

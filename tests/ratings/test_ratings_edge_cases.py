@@ -65,6 +65,18 @@ def test_bad_columns_raise(kwargs, message):
         Battles.from_columns(**kwargs)
 
 
+def test_all_zero_weights_are_a_clear_error():
+    import dataclasses
+
+    battles = Battles.from_columns(
+        model_a=["a", "b"], model_b=["b", "a"], winner=["model_a", "tie"]
+    )
+    # A selection can leave every weight at 0 (columns given by hand are refused earlier).
+    battles = dataclasses.replace(battles, weights=np.zeros(2))
+    with pytest.raises(RatingInputError, match="weight 0"):
+        fit_bradley_terry(battles)
+
+
 def test_model_with_only_wins_is_flagged_and_finite():
     battles = battles_of([*BALANCED, ("w", "x", "model_a"), ("y", "w", "model_b")])
     fit = fit_bradley_terry(battles)

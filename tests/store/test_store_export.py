@@ -41,6 +41,9 @@ COLUMNS = {
     "conv_metadata",
     "leaked",
     "moderation_flagged",
+    "is_code",
+    "category_tag",
+    "dedup_tag",
 }
 
 

@@ -136,7 +136,12 @@ def leaderboard_command(
         True, "--anony-only/--all-battles", help="Only anonymous battles (default)."
     ),
     dedup_sampled: bool = typer.Option(
-        False, "--dedup-sampled", help="Only battles the dedup step sampled."
+        False, "--dedup-sampled", "--dedup", help="Only battles the dedup step sampled."
+    ),
+    include_flagged: bool = typer.Option(
+        False,
+        "--include-flagged",
+        help="Keep votes of voters the anomalous-voter screen flagged (database input).",
     ),
     include_leaked: bool = typer.Option(
         False, "--include-leaked", help="Keep battles flagged as leaked (names revealed)."
@@ -180,6 +185,7 @@ def leaderboard_command(
             artifacts=artifacts,
             artifact_categories=artifact_categories,
             min_category_battles=min_category_battles,
+            include_flagged=include_flagged,
             filter_args={
                 "anony_only": anony_only,
                 "dedup_sampled_only": dedup_sampled,
@@ -216,12 +222,12 @@ def _run(
     min_category_battles: int,
     filter_args: dict,
     err,
+    include_flagged: bool = False,
 ) -> None:
     from rich.markup import escape
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from arena.leaderboard.artifacts import write_artifact_set
-    from arena.leaderboard.battle_table import load_battles
     from arena.leaderboard.build import build_leaderboards, resolve_categories
     from arena.leaderboard.compute import RatingSettings
     from arena.leaderboard.filters import BattleFilters, canonical_category, parse_date
@@ -240,7 +246,7 @@ def _run(
     category = canonical_category(category)
 
     with err.status(f"Loading battles from {battles}…"):
-        loaded = load_battles(battles)
+        loaded = _load(battles, include_flagged=include_flagged, err=err)
     err.print(f"Loaded {loaded.count} battles (sha256 {loaded.data_sha256[:12]}).")
 
     if artifacts is not None:
@@ -313,6 +319,42 @@ def _run(
         Console().print(to_rich_table(board))
     else:
         typer.echo(render(board, fmt), nl=False)
+
+
+def _load(battles: str, *, include_flagged: bool, err):
+    """Battles from a file, or from a database without flagged voters' votes unless
+    ``include_flagged`` (a warning says how many were left out)."""
+    from arena.leaderboard.battle_table import is_database_url, load_battles
+
+    if not is_database_url(battles):
+        return load_battles(battles)
+    import hashlib
+    import json
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from arena.errors import BadRequest
+    from arena.leaderboard.battle_table import LoadedBattles, normalize_rows
+    from arena.store.db import Database
+    from arena.store.export import clean_battles
+
+    db = Database(battles)
+    counts: dict[str, int] = {}
+    try:
+        rows = clean_battles(db, include_flagged=include_flagged, counts=counts)
+    except SQLAlchemyError as e:  # unreachable or unmigrated: say so, no traceback
+        raise BadRequest(f"cannot read battles from the database: {e}", param="battles") from e
+    finally:
+        db.dispose()
+    if counts.get("flagged_excluded"):
+        err.print(
+            f"[yellow]warning:[/yellow] left out {counts['flagged_excluded']} votes of flagged "
+            "voters (--include-flagged keeps them)",
+            markup=True,
+            highlight=False,
+        )
+    digest = hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()
+    return LoadedBattles(normalize_rows(rows), battles, digest)
 
 
 def select_for_plots(loaded, filters, category):

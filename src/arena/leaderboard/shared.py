@@ -34,12 +34,48 @@ from arena.store.leaderboard_sets import (
     publish_set,
     published_head,
     release_lease,
+    renew_lease,
 )
 
 log = logging.getLogger(__name__)
 
-LEASE_TTL_S = 600.0  # longer than any refit; a holder that died frees it after this
+# Renewed every third of it while a recomputation runs, however long that takes: a holder
+# that died (or hangs without renewing) frees the lease within this time.
+LEASE_TTL_S = 60.0
 KEEP_SETS = 10
+
+
+class LeaseRenewal:
+    """Renew the recompute lease from a thread every ``ttl_s / 3`` while a recomputation
+    runs; ``lost`` is set when another replica holds it by then (ours had lapsed)."""
+
+    def __init__(self, db: Database, owner: str, ttl_s: float) -> None:
+        self._db, self._owner, self._ttl_s = db, owner, ttl_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="leaderboard-lease", daemon=True)
+        self.lost = False
+        self.renewals = 0
+
+    def __enter__(self) -> LeaseRenewal:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._ttl_s / 3):
+            try:
+                held = renew_lease(self._db, self._owner, now=datetime.now(UTC), ttl_s=self._ttl_s)
+            except Exception:  # a database hiccup: try again at the next tick
+                log.warning("could not renew the leaderboard lease", exc_info=True)
+                continue
+            self.renewals += 1
+            if not held:
+                self.lost = True
+                log.warning("the leaderboard lease lapsed and was taken by another replica")
+                return
 
 
 def pack_set(folder: Path) -> bytes:
@@ -96,10 +132,21 @@ def recompute_shared(
             head = published_head(db)  # another replica may have published meanwhile
             if not head.stale:
                 return None
-            with tempfile.TemporaryDirectory(prefix="arena-leaderboard-") as scratch:
+            with (
+                LeaseRenewal(db, owner, lease_ttl_s),
+                tempfile.TemporaryDirectory(prefix="arena-leaderboard-") as scratch,
+            ):
                 computed = refresh_artifacts(db.url, Path(scratch), settings=settings, keep=1)
                 archive = pack_set(computed.directory)
-            set_id = publish_set(db, computed.snapshot, head.vote_watermark, archive)
+            # Published even if the lease lapsed meanwhile: the set is correct for the votes
+            # it covers, and at worst one change is published twice.
+            set_id = publish_set(
+                db,
+                computed.snapshot,
+                head.vote_watermark,
+                archive,
+                pipeline_stamp=head.pipeline_stamp,
+            )
         finally:
             release_lease(db, owner)
         install_set(archive, Path(artifacts_dir))  # shown here at once, not a check later

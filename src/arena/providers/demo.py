@@ -11,7 +11,8 @@ show. Everything is deterministic given the model name, the prompt and ``seed``.
 
 A chat that asks for a judge's verdict (``[[rating]]``, ``[[A]]``/``[[B]]``, ``[[A>>B]]``)
 gets a short judgement ending in a well-formed verdict instead (``demo_judge``), so the
-LLM-as-a-judge commands work offline too.
+LLM-as-a-judge commands work offline too; one that asks for a pipeline label as JSON gets
+random labels of that shape (``demo_labeller``).
 
 Tokens here are "pieces": a word with its leading space, punctuation or a Markdown marker.
 """
@@ -32,6 +33,7 @@ from arena.errors import BadRequest, NotSupported
 from arena.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 from arena.providers.base import Delta, EmbeddingResult, Provider, ProviderInfo, TokenUsage
 from arena.providers.demo_judge import judgement_pieces, verdict_format
+from arena.providers.demo_labeller import label_pieces, labeller_shape
 from arena.providers.stop_strings import StopMatcher
 
 _WORDS = """
@@ -60,6 +62,7 @@ _STYLES: dict[str, dict[str, float]] = {
     "mixed": {"paragraphs": 0.5, "bullets": 0.3, "numbered": 0.2, "heading": 0.15, "bold": 0.05},
 }
 
+LABELS = "labels"  # the _Job.verdict of a labeller prompt
 DEMO_NOTICE = "Demo model with random weights: it writes word salad, for trying Arena out."
 
 
@@ -168,7 +171,7 @@ class _Job:
     seed: int
     stops: list[str]
     preface: str
-    verdict: str | None = None  # the verdict format a judge prompt asks for, if any
+    verdict: str | None = None  # the verdict format a judge or labeller prompt asks for
 
 
 class DemoProvider(Provider):
@@ -217,7 +220,11 @@ class DemoProvider(Provider):
             if job.verdict is not None:
                 # A judgement ends with its verdict, not at a natural length.
                 natural = 1 << 30
-                source = judgement_pieces(self.name, job.prompt, kind=job.verdict, seed=seed)
+                source = (
+                    label_pieces(self.name, job.prompt, seed=seed)
+                    if job.verdict == LABELS
+                    else judgement_pieces(self.name, job.prompt, kind=job.verdict, seed=seed)
+                )
             else:
                 source = self.model.pieces(
                     job.prompt, seed=seed, temperature=job.temperature, style=self.style
@@ -257,8 +264,12 @@ class DemoProvider(Provider):
         if images and "vision" not in self.info.capabilities:
             raise BadRequest(f"model {self.name!r} does not accept images", param="messages")
         user = [m.text() for m in request.messages if m.role == "user"]
+        prompt = user[-1] if user else request.messages[-1].text()
+        # A labeller prompt quotes a user's prompt, which may look like a judge's: its own
+        # request for JSON labels, at the end, decides first.
+        verdict = LABELS if labeller_shape(prompt) else None
         return _Job(
-            prompt=user[-1] if user else request.messages[-1].text(),
+            prompt=prompt,
             prompt_tokens=sum(approx_words(m.text()) + 3 for m in request.messages),
             n=request.n or 1,
             max_tokens=self._param(request.token_limit(), "max_tokens", None),
@@ -266,7 +277,7 @@ class DemoProvider(Provider):
             seed=int(self._param(request.seed, "seed", 0)),
             stops=request.stop_list(),
             preface=f"I see {images} image{'s' if images != 1 else ''}. " if images else "",
-            verdict=verdict_format("\n".join(m.text() for m in request.messages)),
+            verdict=verdict or verdict_format("\n".join(m.text() for m in request.messages)),
         )
 
     def _completion_job(self, request: CompletionRequest) -> _Job:

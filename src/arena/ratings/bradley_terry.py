@@ -341,6 +341,10 @@ def fit_with_table(
     if scale <= 0 or base <= 1:
         raise RatingInputError("scale must be > 0 and base > 1")
     weights = battles.effective_weights(reweight, min_pair_count)
+    if battles.n_battles and not np.any(weights > 0):
+        raise RatingInputError(
+            "every battle has weight 0: there is nothing to fit", param="weights"
+        )
     table = aggregate(battles, weights)
     ridge, warnings = check_identifiable(battles, table, on_degenerate)
     n = battles.n_models

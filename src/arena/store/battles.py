@@ -22,7 +22,6 @@ from arena.store.records import (
     CONVERSATIONS,
     MESSAGE_IMAGES,
     MESSAGES,
-    SESSIONS,
     TWO_MODEL_MODES,
     BattleInfo,
     ConversationInfo,
@@ -33,6 +32,7 @@ from arena.store.records import (
     message_info_from,
     new_token,
 )
+from arena.store.release_opt_outs import session_release_state
 from arena.store.votes import VoteInfo, read_battle_vote
 
 
@@ -95,6 +95,7 @@ def create_battle(
         "status": status,
         "turn_count": 0,
         "vision": vision,
+        "release_excluded": False,
         "created_at": now,
         "updated_at": now,
     }
@@ -114,8 +115,11 @@ def create_battle(
     try:
         with db.session() as session:
             conn = session.connection()
-            if session_id is not None and not _session_exists(conn, session_id):
-                raise NotFound(f"session {session_id!r} not found", param="session_id")
+            if session_id is not None:
+                exists, opted_out = session_release_state(conn, session_id)
+                if not exists:
+                    raise NotFound(f"session {session_id!r} not found", param="session_id")
+                battle["release_excluded"] = opted_out
             conn.execute(insert(BATTLES), battle)
             conn.execute(insert(CONVERSATIONS), conversations)
             return battle_info_from(battle, {c["side"]: c["id"] for c in conversations})
@@ -123,11 +127,6 @@ def create_battle(
         # The database's own text (PostgreSQL's names the failing row: model names, texts)
         # stays in the chained cause for logs; callers may show this message to users.
         raise BadRequest("the battle was rejected by the database") from e
-
-
-def _session_exists(conn: Connection, session_id: str) -> bool:
-    found = conn.execute(select(SESSIONS.c.id).where(SESSIONS.c.id == session_id)).first()
-    return found is not None
 
 
 def _battle_row(conn: Connection, battle_id: str) -> RowMapping:

@@ -1,5 +1,7 @@
-"""CLI commands of arena.store (registered by arena.cli): ``arena db upgrade`` and
-``arena export battles``."""
+"""CLI commands of arena.store (registered by arena.cli): ``arena db upgrade``,
+``arena export battles``, ``arena export conversations`` and the training exports
+``arena export sft`` / ``arena export preferences`` (implemented in
+``arena.training.export_commands``, which needs no training libraries)."""
 
 from __future__ import annotations
 
@@ -66,8 +68,14 @@ def register(app: typer.Typer) -> None:
         anony_only: bool = typer.Option(
             False, "--anony-only", help="Only anonymous battles (names hidden until the vote)."
         ),
+        include_flagged: bool = typer.Option(
+            False,
+            "--include-flagged",
+            help="Keep the votes of voters the anomalous-voter screen flagged.",
+        ),
     ) -> None:
-        """Write voted battles in the public clean-battle layout."""
+        """Write voted battles in the public clean-battle layout (flagged voters' votes left
+        out unless --include-flagged)."""
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import OperationalError
 
@@ -88,11 +96,139 @@ def register(app: typer.Typer) -> None:
         db = Database(url)
         try:
             count = export_battles(
-                db, out, fmt=fmt.value, anony_only=anony_only, include_leaked=include_leaked
+                db,
+                out,
+                fmt=fmt.value,
+                anony_only=anony_only,
+                include_leaked=include_leaked,
+                include_flagged=include_flagged,
             )
         finally:
             db.dispose()
         typer.echo(f"wrote {count} battles to {out}")
 
+    @export_app.command("conversations")
+    def conversations(
+        out: Path = typer.Option(..., "--out", help="File to write; README.md goes beside it."),
+        fmt: ExportFormat = typer.Option(ExportFormat.jsonl, "--format", help="jsonl or parquet."),
+        database_url: str | None = typer.Option(
+            None, "--database-url", help="SQLAlchemy URL (default: the configured database)."
+        ),
+        phone_regions: list[str] = typer.Option(
+            ["US"],
+            "--phone-region",
+            help="Region whose national phone format is scrubbed "
+            "too (repeatable; international +… numbers are scrubbed whatever the region).",
+        ),
+    ) -> None:
+        """Write the public conversation dataset: voted battles, scrubbed of personal data,
+        without opted-out voters or flagged voters, with a dataset card."""
+        from arena.pipeline.release import release_from_url
+
+        release_from_url(_url(database_url), out, fmt.value, phone_regions)
+
+    _register_training_exports(export_app)
     app.add_typer(db_app, name="db")
     app.add_typer(export_app, name="export")
+
+
+class SftFormat(StrEnum):
+    openai = "openai"
+    sharegpt = "sharegpt"
+
+
+class SftSides(StrEnum):
+    preferred = "preferred"
+    all = "all"
+
+
+_BATTLES = typer.Option(
+    None,
+    "--battles",
+    help="Read battles from this file (`arena export battles` or `arena export conversations` "
+    "output: .jsonl, .json or .parquet) instead of the database.",
+)
+_DATABASE = typer.Option(
+    None, "--database-url", help="SQLAlchemy URL (default: the configured database)."
+)
+_LANGUAGE = typer.Option(
+    [], "--language", help="Keep battles in this language (repeatable; e.g. English)."
+)
+_CATEGORY = typer.Option(
+    [],
+    "--category",
+    help="Keep battles of this leaderboard category (repeatable; e.g. coding, math, "
+    "hard_prompts, creative_writing).",
+)
+_DUPLICATES = typer.Option(
+    False, "--keep-duplicates", help="Keep over-asked prompts the dedup tagger did not sample."
+)
+_PHONES = typer.Option(
+    ["US"], "--phone-region", help="Region whose national phone format is scrubbed too."
+)
+
+
+def _register_training_exports(export_app: typer.Typer) -> None:
+    @export_app.command("sft")
+    def sft(
+        out: Path = typer.Option(..., "--out", help="JSON Lines file to write."),
+        fmt: SftFormat = typer.Option(
+            SftFormat.openai, "--format", help="openai (messages) or sharegpt (conversations)."
+        ),
+        sides: SftSides = typer.Option(
+            SftSides.preferred,
+            "--sides",
+            help="preferred: the winning side (both on a tie, none when both were bad); "
+            "all: every side.",
+        ),
+        battles: Path | None = _BATTLES,
+        database_url: str | None = _DATABASE,
+        languages: list[str] = _LANGUAGE,
+        categories: list[str] = _CATEGORY,
+        keep_duplicates: bool = _DUPLICATES,
+        phone_regions: list[str] = _PHONES,
+    ) -> None:
+        """Write conversations for supervised fine-tuning, selected by tags and scrubbed."""
+        from arena.training.export_commands import run_export, selection_from
+        from arena.training.training_records import sft_records
+
+        run_export(
+            out=out,
+            battles=battles,
+            database_url=database_url,
+            selection=selection_from(languages, categories, keep_duplicates, anony_only=False),
+            phone_regions=phone_regions,
+            make_records=lambda rows, counts: sft_records(
+                rows, fmt=fmt.value, sides=sides.value, counts=counts
+            ),
+            what="conversations",
+        )
+
+    @export_app.command("preferences")
+    def preferences(
+        out: Path = typer.Option(..., "--out", help="JSON Lines file to write."),
+        keep_ties: bool = typer.Option(
+            False, "--keep-ties", help="Keep ties and both-bad votes (marked in `winner`)."
+        ),
+        battles: Path | None = _BATTLES,
+        database_url: str | None = _DATABASE,
+        languages: list[str] = _LANGUAGE,
+        categories: list[str] = _CATEGORY,
+        keep_duplicates: bool = _DUPLICATES,
+        phone_regions: list[str] = _PHONES,
+    ) -> None:
+        """Write chosen/rejected pairs from anonymous votes (TRL's preference layout)."""
+        from arena.training.export_commands import run_export, selection_from
+        from arena.training.training_records import preference_records
+
+        run_export(
+            out=out,
+            battles=battles,
+            database_url=database_url,
+            selection=selection_from(languages, categories, keep_duplicates, anony_only=True),
+            phone_regions=phone_regions,
+            make_records=lambda rows, counts: preference_records(
+                rows, keep_ties=keep_ties, counts=counts
+            ),
+            what="preference pairs",
+        )

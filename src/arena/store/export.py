@@ -5,8 +5,13 @@ battle). Fields follow the public layout: ``model_a``, ``model_b``, ``winner`` (
 ``model_b``, ``tie``, ``tie (bothbad)``), ``judge``, ``turn``, ``anony``, ``language``,
 ``tstamp``, ``question_id``, ``conversation_a``/``conversation_b`` and ``conv_metadata``
 (token sums, context sizes and markdown element counts of the answers), plus ``leaked`` and
-``moderation_flagged`` so downstream filters can drop them. ``judge`` is the voter's keyed
-IP hash, else a hash of the session id — never the session id, which is the visitor's cookie.
+``moderation_flagged`` so downstream filters can drop them. The pipeline's tags
+(``arena pipeline run``) fill ``language``, ``is_code``, ``category_tag`` (the LLM taggers'
+``criteria_v0.1``, ``if_v0.1``, ``math_v0.1``, ``creative_writing_v0.1``) and ``dedup_tag``;
+untagged battles have ``language`` "unknown" and null tags. Votes of voters the
+anomalous-voter screen flagged are left out unless ``include_flagged``. ``judge`` is the
+voter's keyed IP hash, else a hash of the session id — never the session id, which is the
+visitor's cookie.
 
 Conversations hold, per turn, the user message and the *newest* answer (older answers were
 regenerated). A battle where one of those answers failed (or never came) is no clean battle
@@ -28,12 +33,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from arena.store.battle_tags import tags_for_battles
 from arena.store.db import Database
 from arena.store.models import Battle, Conversation, Message, Vote
+from arena.store.pipeline_tables import VoterFlag
 
 WINNERS = {"a": "model_a", "b": "model_b", "tie": "tie", "bothbad": "tie (bothbad)"}
 FORMATS = ("jsonl", "parquet")
 _BATCH = 1000
+CATEGORY_TAGS = ("criteria_v0.1", "if_v0.1", "math_v0.1", "creative_writing_v0.1")
+_CRITERIA = ["specificity", "domain_knowledge", "complexity", "problem_solving", "creativity"]
+_CRITERIA += ["technical_accuracy", "real_world"]
 
 
 def _markdown_stats() -> tuple[Callable[[str], dict], Callable[[str], int]]:
@@ -121,7 +131,26 @@ def _session_judge(session_id: str | None) -> str | None:
     return "s" + hashlib.sha256(session_id.encode("utf-8")).hexdigest()[:32]
 
 
-def _row(battle: Battle, vote: Vote) -> dict[str, Any]:
+def _voter(vote: Vote) -> str:
+    """The voter part of ``judge``: keyed IP hash, else the session's hash."""
+    return vote.ip_hash or _session_judge(vote.session_id) or "anonymous"
+
+
+def _tag_fields(tags: dict[str, Any]) -> dict[str, Any]:
+    """The clean-battle fields the pipeline's tags fill (public layout names)."""
+    language = tags.get("language")
+    category = {name: tags[name] for name in CATEGORY_TAGS if isinstance(tags.get(name), dict)}
+    is_code = tags.get("is_code")
+    dedup = tags.get("dedup")
+    return {
+        "language": language if isinstance(language, str) and language else "unknown",
+        "is_code": is_code if isinstance(is_code, bool) else None,
+        "category_tag": category or None,
+        "dedup_tag": dedup if isinstance(dedup, dict) else None,
+    }
+
+
+def _row(battle: Battle, vote: Vote, tags: dict[str, Any] | None = None) -> dict[str, Any]:
     markdown_counts, approx_tokens = _markdown_stats()
     by_side = {c.side: c for c in battle.conversations}
     a = _side(by_side.get("a"), approx_tokens)
@@ -129,7 +158,8 @@ def _row(battle: Battle, vote: Vote) -> dict[str, Any]:
     counts_a = _sum_counts(a["answers"], markdown_counts)
     counts_b = _sum_counts(b["answers"], markdown_counts)
     turns = min(a["turns"], b["turns"])
-    judge = vote.ip_hash or _session_judge(vote.session_id) or "anonymous"
+    judge = _voter(vote)
+    tagged = _tag_fields(tags or {})
     return {
         "question_id": battle.id,
         "model_a": battle.model_a,
@@ -138,7 +168,7 @@ def _row(battle: Battle, vote: Vote) -> dict[str, Any]:
         "judge": f"arena_user_{judge}",
         "turn": turns,
         "anony": battle.mode == "battle",
-        "language": "unknown",
+        "language": tagged["language"],
         "tstamp": vote.created_at.timestamp(),
         "conversation_a": a["messages"],
         "conversation_b": b["messages"],
@@ -158,13 +188,32 @@ def _row(battle: Battle, vote: Vote) -> dict[str, Any]:
         },
         "leaked": battle.leaked,
         "moderation_flagged": battle.moderation_flagged,
+        "is_code": tagged["is_code"],
+        "category_tag": tagged["category_tag"],
+        "dedup_tag": tagged["dedup_tag"],
     }
 
 
+def flagged_voters(db: Database) -> set[str]:
+    """Voter hashes (``judge`` without its prefix) the anomalous-voter screen flagged."""
+    with db.session(read_only=True) as session:
+        return set(session.scalars(select(VoterFlag.voter_hash)))
+
+
 def iter_clean_battles(
-    db: Database, *, anony_only: bool = False, include_leaked: bool = True
+    db: Database,
+    *,
+    anony_only: bool = False,
+    include_leaked: bool = True,
+    include_flagged: bool = False,
+    counts: dict[str, int] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Clean-battle rows in vote order, read in batches so memory stays flat."""
+    """Clean-battle rows in vote order, read in batches so memory stays flat. Votes of
+    flagged voters are skipped unless ``include_flagged``; ``counts["flagged_excluded"]``
+    (when a dict is given) says how many."""
+    flagged = set() if include_flagged else flagged_voters(db)
+    if counts is not None:
+        counts.setdefault("flagged_excluded", 0)
     last_id = 0
     while True:
         query = (
@@ -183,7 +232,15 @@ def iter_clean_battles(
             query = query.where(Battle.leaked.is_(False))
         with db.session(read_only=True) as session:
             pairs = session.execute(query).all()
-            rows = [_row(battle, vote) for vote, battle in pairs if not _answer_failed(battle)]
+            kept = [(v, b) for v, b in pairs if not flagged or _voter(v) not in flagged]
+            if counts is not None:
+                counts["flagged_excluded"] += len(pairs) - len(kept)
+            tags = tags_for_battles(session, [b.id for _, b in kept])
+            rows = [
+                _row(battle, vote, tags.get(battle.id))
+                for vote, battle in kept
+                if not _answer_failed(battle)
+            ]
         yield from rows
         if len(pairs) < _BATCH:
             return
@@ -191,11 +248,25 @@ def iter_clean_battles(
 
 
 def clean_battles(
-    db: Database, *, anony_only: bool = False, include_leaked: bool = True
+    db: Database,
+    *,
+    anony_only: bool = False,
+    include_leaked: bool = True,
+    include_flagged: bool = False,
+    counts: dict[str, int] | None = None,
 ) -> list[dict[str, Any]]:
     """All voted battles as clean-battle dicts. Leaked battles are included with
-    ``leaked=True`` so the leaderboard's own filter decides (it drops them by default)."""
-    return list(iter_clean_battles(db, anony_only=anony_only, include_leaked=include_leaked))
+    ``leaked=True`` so the leaderboard's own filter decides (it drops them by default);
+    flagged voters' votes are left out unless ``include_flagged``."""
+    return list(
+        iter_clean_battles(
+            db,
+            anony_only=anony_only,
+            include_leaked=include_leaked,
+            include_flagged=include_flagged,
+            counts=counts,
+        )
+    )
 
 
 def polars_schema() -> dict[str, Any]:
@@ -204,6 +275,15 @@ def polars_schema() -> dict[str, Any]:
 
     message = pl.Struct({"role": pl.String, "content": pl.String})
     headers = pl.Struct({f"h{i}": pl.Int64 for i in range(1, 7)})
+    criteria = pl.Struct({name: pl.Boolean for name in (*_CRITERIA, "hard")})
+    category = pl.Struct(
+        {
+            "criteria_v0.1": criteria,
+            "if_v0.1": pl.Struct({"if": pl.Boolean, "score": pl.Int64}),
+            "math_v0.1": pl.Struct({"math": pl.Boolean}),
+            "creative_writing_v0.1": pl.Struct({"creative_writing": pl.Boolean}),
+        }
+    )
     lists = pl.Struct({"ordered": pl.Int64, "unordered": pl.Int64})
     bold = pl.Struct({"**": pl.Int64, "__": pl.Int64})
     metadata = pl.Struct(
@@ -237,6 +317,9 @@ def polars_schema() -> dict[str, Any]:
         "conv_metadata": metadata,
         "leaked": pl.Boolean,
         "moderation_flagged": pl.Boolean,
+        "is_code": pl.Boolean,
+        "category_tag": category,
+        "dedup_tag": pl.Struct({"high_freq": pl.Boolean, "sampled": pl.Boolean}),
     }
 
 
@@ -284,14 +367,18 @@ def export_battles(
     fmt: str = "jsonl",
     anony_only: bool = False,
     include_leaked: bool = False,
+    include_flagged: bool = False,
 ) -> int:
     """Write voted battles to ``out`` (atomically: a failed export leaves no partial file).
-    Leaked battles are left out unless ``include_leaked``. Returns the number of rows."""
+    Leaked battles and flagged voters' votes are left out unless ``include_leaked`` /
+    ``include_flagged``. Returns the number of rows."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    rows = iter_clean_battles(db, anony_only=anony_only, include_leaked=include_leaked)
+    rows = iter_clean_battles(
+        db, anony_only=anony_only, include_leaked=include_leaked, include_flagged=include_flagged
+    )
     fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(tmp_name)
