@@ -3,9 +3,10 @@ for reviewing the layout by eye.
 
 Starts the web app on a loopback port with the built-in demo models and a temporary data
 directory, drives headless Chromium through the pages (battle after the answers, battle
-after the vote, side by side, direct chat, leaderboard, about) and saves one PNG per page
-and size: what the screen shows at that moment, not the whole page (add --full-page for
-those too). Everything it starts (the server thread, Chromium) ends with it.
+after the vote, side by side, direct chat, leaderboard, about; the battle again in Spanish,
+as a browser set to Spanish gets it) and saves one PNG per page and size: what the screen
+shows at that moment, not the whole page (add --full-page for those too). Everything it
+starts (the server thread, Chromium) ends with it.
 
     python3 scripts/screenshots.py OUT_DIR [--chromium /usr/bin/chromium] [--full-page]
 """
@@ -116,6 +117,8 @@ STEPS: list[tuple[str, Callable[[Any, str], None]]] = [
     ("leaderboard", leaderboard),
     ("about", about),
 ]
+# The same battle for a browser whose language is Spanish (saved as NAME-es-SIZE.png).
+SPANISH_STEPS = STEPS[:2]
 
 
 def take(url: str, out: Path, chromium: str | None, full_page: bool) -> list[Path]:
@@ -125,20 +128,24 @@ def take(url: str, out: Path, chromium: str | None, full_page: bool) -> list[Pat
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
+            runs = [("en-US", "", STEPS), ("es-ES", "-es", SPANISH_STEPS)]
             for size, (width, height) in SIZES.items():
-                context = browser.new_context(viewport={"width": width, "height": height})
-                page = context.new_page()
-                page.set_default_timeout(ANSWER_TIMEOUT_MS)
-                for name, step in STEPS:
-                    step(page, url)
-                    path = out / f"{name}-{size}.png"
-                    page.screenshot(path=str(path))
-                    saved.append(path)
-                    if full_page:
-                        path = out / f"{name}-{size}-full.png"
-                        page.screenshot(path=str(path), full_page=True)
+                for locale, suffix, steps in runs:
+                    context = browser.new_context(
+                        viewport={"width": width, "height": height}, locale=locale
+                    )
+                    page = context.new_page()
+                    page.set_default_timeout(ANSWER_TIMEOUT_MS)
+                    for name, step in steps:
+                        step(page, url)
+                        path = out / f"{name}{suffix}-{size}.png"
+                        page.screenshot(path=str(path))
                         saved.append(path)
-                context.close()
+                        if full_page:
+                            path = out / f"{name}{suffix}-{size}-full.png"
+                            page.screenshot(path=str(path), full_page=True)
+                            saved.append(path)
+                    context.close()
         finally:
             browser.close()
     return saved

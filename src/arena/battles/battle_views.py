@@ -5,6 +5,9 @@ vote it holds no model names, organizations, raw upstream errors, finish reasons
 upstream's own word for them, or a model's token limit, tells models apart) or anything
 else that maps to them (only the models' own words, which is why identity leaks are
 flagged). ``revealed_view`` adds the names and is refused until the vote is in.
+
+Notices travel twice: as English text for API clients (``notice``) and as a stable code
+(``notice_code``, one of ``NOTICES``) that the pages translate.
 """
 
 from __future__ import annotations
@@ -26,10 +29,15 @@ FAILED_BATTLE_NOTICE = (
     "An answer failed, so this round cannot be voted on. Regenerate the answers or start a "
     "new round."
 )
+# Stable codes of the notices (the web pages show their own translated wording).
+NOTICE_ANSWER_FAILED = "answer_failed"
+NOTICE_IDENTITY_LEAK = "identity_leak"
+NOTICES = {NOTICE_ANSWER_FAILED: FAILED_BATTLE_NOTICE, NOTICE_IDENTITY_LEAK: LEAK_NOTICE}
 
 
 def public_view(battle: Battle) -> dict[str, Any]:
     """What the browser may see now. Anonymous battles name nothing before the vote."""
+    code = notice_code(battle)
     view: dict[str, Any] = {
         "battle_id": battle.battle_id,
         "mode": battle.mode.value,
@@ -40,7 +48,8 @@ def public_view(battle: Battle) -> dict[str, Any]:
         "can_regenerate": battle.can_regenerate,
         "can_continue": battle.can_continue,
         "identity_leaked": battle.leaked,
-        "notice": _notice(battle),
+        "notice": NOTICES.get(code) if code else None,
+        "notice_code": code,
         "vision": battle.vision,
         "vote": battle.vote_choice.value if battle.vote_choice is not None else None,
         "sides": [{"side": side, "label": f"Model {side.upper()}"} for side in battle.sides],
@@ -64,11 +73,12 @@ def revealed_view(battle: Battle) -> dict[str, Any]:
     return view
 
 
-def _notice(battle: Battle) -> str | None:
+def notice_code(battle: Battle) -> str | None:
+    """What the battle's notice is about (a key of ``NOTICES``), or None."""
     if battle.answer_failed and battle.state is BattleState.READY:
-        return FAILED_BATTLE_NOTICE
+        return NOTICE_ANSWER_FAILED
     if battle.leaked and battle.anonymous:
-        return LEAK_NOTICE
+        return NOTICE_IDENTITY_LEAK
     return None
 
 

@@ -39,6 +39,7 @@ from arena.config import Settings
 from arena.providers.base import Provider
 from arena.providers.registry import ModelSpec, RegistryFile
 from arena.store.db import Database
+from arena.web.i18n import make_templates
 from arena.web.images import ImageLimits
 from arena.web.live_leaderboard import live_leaderboard
 from arena.web.live_snapshot import LiveLeaderboardSnapshot
@@ -261,7 +262,7 @@ def build_context(
         service=service,
         sessions=sessions,
         limits=limits,
-        templates=Jinja2Templates(directory=str(PACKAGE_DIR / "templates")),
+        templates=make_templates(PACKAGE_DIR / "templates"),
         route_class=make_route_class(sessions, body_cap=body_cap),
         secret=secret,
         trusted_proxies=parse_trusted_proxies(settings.trusted_proxies),
@@ -273,15 +274,10 @@ def build_context(
 
 def _include_leaderboard(app: FastAPI, ctx: WebContext) -> None:
     from arena.web.leaderboard_page import leaderboard_router
+    from arena.web.pages import site_nav
 
     specs = ctx.service.specs
-    nav = [
-        {"key": "battle", "label": "Arena", "href": f"{ctx.root_path}/"},
-        {"key": "side_by_side", "label": "Side by side", "href": f"{ctx.root_path}/side-by-side"},
-        {"key": "direct", "label": "Direct chat", "href": f"{ctx.root_path}/direct"},
-        {"key": "leaderboard", "label": "Leaderboard", "href": ctx.leaderboard_href},
-        {"key": "about", "label": "About", "href": f"{ctx.root_path}/about"},
-    ]
+    nav = site_nav(ctx.root_path, ctx.leaderboard_href)
     ctx.refresher, ctx.leaderboard_sync = live_leaderboard(ctx)
     app.include_router(
         leaderboard_router(
@@ -327,6 +323,7 @@ def include_web(
     """
     from arena.web.api import api_router
     from arena.web.pages import pages_router
+    from arena.web.release_opt_out import release_opt_out_router
 
     ctx = build_context(
         settings=settings,
@@ -340,6 +337,7 @@ def include_web(
         rate_limit_storage=rate_limit_storage,
     )
     app.include_router(api_router(ctx))
+    app.include_router(release_opt_out_router(ctx))
     app.include_router(pages_router(ctx))
     _include_share_and_history(app, ctx)
     if leaderboard:

@@ -1,5 +1,6 @@
 """The session's own past battles: ``GET /api/history`` (JSON, newest first, paged with
-``limit`` and an opaque ``cursor``) and the ``/history`` page.
+``limit`` and an opaque ``cursor``) and the ``/history`` page, with its dataset release box
+(the session's opt-out, ``release_opt_out.py``).
 
 Only the caller's session is listed, and names appear only where the session has already
 seen them (named chats, anonymous battles after their vote), so an unvoted battle's entry
@@ -20,6 +21,8 @@ from starlette.responses import HTMLResponse, Response
 
 from arena.errors import BadRequest
 from arena.store.battle_history import PastBattle, session_battles
+from arena.store.release_opt_outs import is_opted_out
+from arena.web.i18n import i18n_of
 from arena.web.pages import secure_html
 from arena.web.schemas import error_responses
 from arena.web.share import MODE_LABELS, VOTE_LABELS, ShareLinks, page_context, shareable
@@ -123,6 +126,8 @@ def history_router(ctx: WebContext, links: ShareLinks) -> APIRouter:
     async def history_page(request: Request, cursor: str | None = None) -> Response:
         session = await ctx.ensure_session(request)
         page = await read_history(ctx, links, session.id, DEFAULT_LIMIT, cursor)
+        store = ctx.service.store
+        opted_out = await store.read(is_opted_out, store.db, session.id)
         response = ctx.templates.TemplateResponse(
             request,
             "history.html",
@@ -132,11 +137,13 @@ def history_router(ctx: WebContext, links: ShareLinks) -> APIRouter:
                 "page": page,
                 "mode_labels": MODE_LABELS,
                 "vote_labels": VOTE_LABELS,
+                "opted_out": opted_out,
             },
         )
         secure_html(response)
         response.headers["Cache-Control"] = "no-store"
         ctx.sessions.set_cookies(response, session)
+        i18n_of(ctx.templates).remember(request, response, ctx.root_path or "/")
         return response
 
     return router

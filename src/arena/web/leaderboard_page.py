@@ -41,9 +41,11 @@ from arena.errors import ArenaError, NotFound
 from arena.leaderboard.artifacts import ArtifactSet, list_sets
 from arena.leaderboard.table import Leaderboard
 from arena.protocol import ErrorResponse
+from arena.web.i18n import N_, i18n_of, make_templates
 from arena.web.judge_results import JudgeResultsFolder
 from arena.web.leaderboard_payload import LeaderboardData, ModelInfo, leaderboard_payload
 from arena.web.leaderboard_plots import Figure, PastBoard, page_figures
+from arena.web.leaderboard_text import ENGLISH, Words
 from arena.web.pages import secure_html
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -86,7 +88,7 @@ class BoardQuery:
 
 
 def default_templates() -> Jinja2Templates:
-    return Jinja2Templates(directory=str(PACKAGE_DIR / "templates"))
+    return make_templates(PACKAGE_DIR / "templates")
 
 
 class _BoardCache:
@@ -125,6 +127,19 @@ class _View:
 
 def _error(e: ArenaError) -> JSONResponse:
     return JSONResponse(e.to_body(), status_code=e.status_code, headers=e.headers or None)
+
+
+def page_error(e: ArenaError, style_control: bool, tr: Words = ENGLISH) -> str:
+    """The page's line for a board it cannot show, in the reader's language, worded from
+    the error's code and field (the JSON API keeps its English); the server's text only
+    for an error this page does not know."""
+    if e.code == "not_found" and e.param == "category":
+        if style_control:
+            text = N_("There is no leaderboard with style control for this category.")
+        else:
+            text = N_("There is no leaderboard for this category.")
+        return tr.gettext(text)
+    return e.message
 
 
 def leaderboard_router(
@@ -184,7 +199,7 @@ def leaderboard_router(
     def payload(*query: Any) -> dict[str, Any]:
         return view(*query).data
 
-    def figures(v: _View) -> list[Figure]:
+    def figures(v: _View, tr: Words = ENGLISH) -> list[Figure]:
         category, style = v.board.category, v.board.style_control
         latest = v.sets[0]
         plain = None
@@ -199,11 +214,16 @@ def leaderboard_router(
             except (OSError, ValueError, KeyError, ArenaError):
                 continue  # pruned or unreadable since it was listed: no point from it
             past.append(PastBoard(s.created, s.meta.get("source"), s.meta.get("filters"), board))
-        return page_figures(v.board, v.data["models"], plain=plain, past=past)
+        return page_figures(v.board, v.data["models"], plain=plain, past=past, tr=tr)
 
-    def page_view(*query: Any) -> tuple[dict[str, Any], list[Figure]]:
+    def page_view(tr: Words, *query: Any) -> tuple[dict[str, Any], list[Figure]]:
         v = view(*query)
-        return v.data, figures(v)
+        return v.data, figures(v, tr)
+
+    def words(request: Request) -> Words:
+        """The request's catalog: the charts are drawn in the page's language."""
+        i18n = i18n_of(templates)
+        return i18n.languages[i18n.choose(request)].translations
 
     @router.get("/api/leaderboard", name="leaderboard_api", responses=API_RESPONSES)
     async def leaderboard_api(
@@ -230,9 +250,9 @@ def leaderboard_router(
         empty = False
         figures_: list[Figure] = []
         try:
-            data, figures_ = await run_in_threadpool(page_view, *query.args())
+            data, figures_ = await run_in_threadpool(page_view, words(request), *query.args())
         except ArenaError as e:
-            data, error = None, e.message
+            data, error = None, page_error(e, query.style_control, words(request))
             # An empty leaderboard is a normal state of a fresh install, not an error.
             empty = e.code == "no_leaderboard"
             status = 200 if empty else e.status_code
@@ -250,6 +270,7 @@ def leaderboard_router(
         response = templates.TemplateResponse(
             request, "leaderboard.html", context, status_code=status
         )
+        i18n_of(templates).remember(request, response)
         return secure_html(response)
 
     @router.get(
@@ -263,13 +284,14 @@ def leaderboard_router(
         query: Annotated[BoardQuery, Depends()],
     ) -> Response:
         try:
-            _, figures_ = await run_in_threadpool(page_view, *query.args())
+            _, figures_ = await run_in_threadpool(page_view, words(request), *query.args())
         except ArenaError as e:
             return _error(e)
         response = templates.TemplateResponse(
             request, "_leaderboard_plots.html", {"figures": figures_}
         )
         response.headers["Cache-Control"] = "no-cache"
+        response.headers.append("Vary", "Accept-Language")  # drawn in the page's language
         return secure_html(response)
 
     @router.get("/leaderboard/assets/{name}", name="leaderboard_asset", include_in_schema=False)

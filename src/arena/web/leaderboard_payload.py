@@ -5,6 +5,8 @@ The payload says what the board is unsure of rather than hiding it: preliminary 
 ``null`` (JSON has no infinity, and a bare ``Infinity`` or ``NaN`` would make the body
 unreadable), and the board's warnings and method travel with the rows. LLM-judge scores
 (MT-Bench, Arena-Hard) ride along when ``arena judge`` reports name the board's models.
+Its text is English; codes beside it (``warning_codes``, each category's ``name`` and
+``language``) let the page word it in the reader's language (``leaderboard_text.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from arena.leaderboard.artifacts import ArtifactSet
 from arena.leaderboard.filters import category_label
 from arena.leaderboard.table import Leaderboard, ModelRow
 from arena.web.judge_results import JudgeResults, JudgeScore
+from arena.web.leaderboard_text import category_language, warning_code
 
 ModelInfo = Mapping[str, tuple[str, str]]
 DEFAULT_MIN_BATTLES = 300
@@ -54,7 +57,15 @@ class LeaderboardRow(BaseModel):
 class LeaderboardCategory(BaseModel):
     name: str
     label: str
+    language: str | None = Field(
+        default=None, description="A language category's language code (BCP 47)."
+    )
     style_control: list[bool]
+
+
+class LeaderboardWarning(BaseModel):
+    code: str | None = Field(description="A known warning's code; null for any other.")
+    params: dict[str, Any] = Field(description="The numbers and names the warning states.")
 
 
 class LeaderboardFilters(BaseModel):
@@ -104,6 +115,9 @@ class LeaderboardData(BaseModel):
     models: list[LeaderboardRow] = Field(description="Ranked models first, then preliminary.")
     style_coefficients: dict[str, dict[str, float | None]]
     warnings: list[str] = Field(description="What to keep in mind when reading the board.")
+    warning_codes: list[LeaderboardWarning] = Field(
+        description="The warnings as codes with parameters, in the same order."
+    )
     min_battles: int = Field(description="Models with fewer battles are preliminary.")
     parts: int = Field(description="Connected parts; ranks only compare within a part.")
     columns: LeaderboardColumns
@@ -211,11 +225,13 @@ def leaderboard_payload(
         {
             "name": name,
             "label": category_label(name),
+            "language": category_language(name),
             "style_control": [mode for mode in (False, True) if artifact_set.has(name, mode)],
         }
         for name in artifact_set.categories
     ]
     meta = board.meta
+    warnings = [str(w) for w in meta.get("warnings") or []]
     columns = {
         "part": board_parts(board) > 1,
         "elo": any(m.elo is not None for m in board.models),
@@ -235,7 +251,8 @@ def leaderboard_payload(
             "total_models": len(board.models),
             "models": rows,
             "style_coefficients": board.style_coefficients,
-            "warnings": [str(w) for w in meta.get("warnings") or []],
+            "warnings": warnings,
+            "warning_codes": [warning_code(w) for w in warnings],
             "min_battles": board_min_battles(board),
             "parts": board_parts(board),
             "columns": columns,

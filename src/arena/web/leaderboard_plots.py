@@ -10,6 +10,9 @@
 - Ratings over time: ``meta["timeline"]`` (``{"times": [ISO dates], "ratings": {model:
   [rating or null]}}``) when a board carries one; otherwise the board as it was in each
   artifact set still on disk computed the same way from the same source, by battles rated.
+
+Headings, captions and the words inside the charts come in the reader's language: the
+caller passes the request's translations (English when none).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from arena.web.leaderboard_svg import (
     interval_chart,
     line_chart,
 )
+from arena.web.leaderboard_text import ENGLISH, Words, chart_words
 
 MAX_MATRIX_MODELS = 12
 MAX_HISTORY_MODELS = 6
@@ -63,19 +67,35 @@ def _method(board: Leaderboard) -> dict[str, Any]:
     return dict(board.meta.get("method") or {})
 
 
-def _listing(items: Sequence[str], limit: int = 8) -> str:
+def _listing(items: Sequence[str], tr: Words, limit: int = 8) -> str:
     shown = "; ".join(items[:limit])
-    return shown + (f"; and {len(items) - limit} more" if len(items) > limit else "")
+    if len(items) <= limit:
+        return shown
+    more = len(items) - limit
+    return shown + tr.ngettext("; and %(n)s more", "; and %(n)s more", more) % {"n": more}
 
 
-def interval_figure(board: Leaderboard, rows: Sequence[Mapping[str, Any]]) -> Figure:
+def interval_figure(
+    board: Leaderboard, rows: Sequence[Mapping[str, Any]], tr: Words = ENGLISH
+) -> Figure:
+    _ = tr.gettext
     confidence = _method(board).get("confidence")
-    level = f"{confidence * 100:g}% " if isinstance(confidence, int | float) else ""
-    caption = (
-        f"Each model's rating with its {level}interval, best first. An open arrow marks a "
-        "side with no bound (∞); a hollow dot on a dashed line marks a preliminary model "
-        "(too few battles to be ranked)."
-    )
+    level = f"{confidence * 100:g}%" if isinstance(confidence, int | float) else ""
+    heading = _("Ratings with intervals")
+    if level:
+        caption = _(
+            "Each model's rating with its %(level)s interval, best first. An open arrow marks "
+            "a side with no bound (∞); a hollow dot on a dashed line marks a preliminary "
+            "model (too few battles to be ranked)."
+        ) % {"level": level}
+        title = _("Ratings with %(level)s intervals") % {"level": level}
+    else:
+        caption = _(
+            "Each model's rating with its interval, best first. An open arrow marks a side "
+            "with no bound (∞); a hollow dot on a dashed line marks a preliminary model (too "
+            "few battles to be ranked)."
+        )
+        title = heading
     points = [
         IntervalPoint(
             str(r["model"]),
@@ -89,20 +109,29 @@ def interval_figure(board: Leaderboard, rows: Sequence[Mapping[str, Any]]) -> Fi
         if r.get("rating") is not None
     ]
     if not points:
-        return Figure("intervals", "Ratings with intervals", caption, note="No model to show.")
+        return Figure("intervals", heading, caption, note=_("No model to show."))
+    words = chart_words(tr)
 
     def describe(p: IntervalPoint) -> str:
-        lo = "unbounded" if p.lower is None else f"{p.lower:.1f}"
-        hi = "unbounded" if p.upper is None else f"{p.upper:.1f}"
-        return f"{p.model} {p.rating:.1f} ({lo} to {hi}{', preliminary' if p.preliminary else ''})"
+        lo = _("unbounded") if p.lower is None else f"{p.lower:.1f}"
+        hi = _("unbounded") if p.upper is None else f"{p.upper:.1f}"
+        span = words.interval % {"low": lo, "high": hi}
+        if p.preliminary:
+            span += ", " + words.preliminary
+        return f"{p.model} {p.rating:.1f} ({span})"
 
+    count = len(points)
+    best_first = tr.ngettext("%(n)s model, best first: ", "%(n)s models, best first: ", count) % {
+        "n": count
+    }
     svg = interval_chart(
         points,
         chart_id="lb-chart-intervals",
-        title=f"Ratings with {level}intervals",
-        desc=f"{len(points)} models, best first: " + _listing([describe(p) for p in points]),
+        title=title,
+        desc=best_first + _listing([describe(p) for p in points], tr),
+        words=words,
     )
-    return Figure("intervals", "Ratings with intervals", caption, Markup(svg))
+    return Figure("intervals", heading, caption, Markup(svg))
 
 
 def _pair_source(
@@ -149,54 +178,76 @@ def _predicted(board: Leaderboard, rows: Sequence[Mapping[str, Any]]) -> list[li
 
 
 def pair_figures(
-    board: Leaderboard, rows: Sequence[Mapping[str, Any]], plain: Leaderboard | None
+    board: Leaderboard,
+    rows: Sequence[Mapping[str, Any]],
+    plain: Leaderboard | None,
+    tr: Words = ENGLISH,
 ) -> list[Figure]:
+    _ = tr.gettext
     chosen = [r for r in rows if r.get("rating") is not None][:MAX_MATRIX_MODELS]
     models = [str(r["model"]) for r in chosen]
-    top = f"the top {len(models)} models shown" if len(rows) > len(models) else "the models shown"
+    top = (
+        _("the top %(n)s models shown") % {"n": len(models)}
+        if len(rows) > len(models)
+        else _("the models shown")
+    )
     block, borrowed = _pair_source(board, plain)
     observed = block is not None and block.get("win_fraction") is not None
-    heading = "Observed win fraction" if observed else "Predicted win rate"
+    heading = _("Observed win fraction") if observed else _("Predicted win rate")
+    counts_heading = _("Battles per pair")
     wins_caption = (
-        f"Share of the row model's battles against the column model that it won (ties count "
-        f"one half), for {top}."
+        _(
+            "Share of the row model's battles against the column model that it won (ties "
+            "count one half), for %(models)s."
+        )
+        % {"models": top}
         if observed
-        else f"How often the row model should beat the column model, predicted from the "
-        f"ratings, for {top}. The artifacts hold no observed win fractions per pair."
+        else _(
+            "How often the row model should beat the column model, predicted from the "
+            "ratings, for %(models)s. The artifacts hold no observed win fractions per pair."
+        )
+        % {"models": top}
     )
-    counts_caption = f"Battles between each pair of {top}." + (
-        " Counted on every battle of this category; the style-controlled fit uses those "
-        "with style features."
-        if borrowed
-        else ""
-    )
+    counts_caption = _("Battles between each pair of %(models)s.") % {"models": top}
+    if borrowed:
+        counts_caption += " " + _(
+            "Counted on every battle of this category; the style-controlled fit uses those "
+            "with style features."
+        )
     if len(models) < 2:
-        note = "Charts of pairs need at least two models."
+        note = _("Charts of pairs need at least two models.")
         return [
             Figure("win-fraction", heading, wins_caption, note=note),
-            Figure("battle-counts", "Battles per pair", counts_caption, note=note),
+            Figure("battle-counts", counts_heading, counts_caption, note=note),
         ]
     if observed and block is not None:
         wins = _submatrix(block, "win_fraction", models)
     else:
         wins = _predicted(board, chosen)
+    words = chart_words(tr)
     win_svg = heatmap(
         models,
         wins,
         chart_id="lb-chart-win-fraction",
-        title=heading + " (row against column)",
-        desc=wins_caption + " Models: " + _listing(models, MAX_MATRIX_MODELS) + ".",
+        title=_("%(chart)s (row against column)") % {"chart": heading},
+        desc=wins_caption
+        + " "
+        + _("Models: %(models)s.") % {"models": _listing(models, tr, MAX_MATRIX_MODELS)},
         kind="fraction",
-        cell_title=lambda a, b, v: f"{a} against {b}: {v:.0%}",
+        cell_title=lambda a, b, v: (
+            _("%(row)s against %(column)s: %(share)s")
+            % {"row": a, "column": b, "share": f"{v:.0%}"}
+        ),
+        words=words,
     )
     figures = [Figure("win-fraction", heading, wins_caption, Markup(win_svg))]
     if block is None:
         figures.append(
             Figure(
                 "battle-counts",
-                "Battles per pair",
+                counts_heading,
                 counts_caption,
-                note="This leaderboard's artifacts hold no battle counts per pair.",
+                note=_("This leaderboard's artifacts hold no battle counts per pair."),
             )
         )
         return figures
@@ -206,12 +257,22 @@ def pair_figures(
         models,
         [[v if v else None for v in row] for row in counts],
         chart_id="lb-chart-battle-counts",
-        title="Battles per pair",
-        desc=f"{counts_caption} {compact(total)} battles among them in all.",
+        title=counts_heading,
+        desc=counts_caption
+        + " "
+        + _("%(count)s battles among them in all.") % {"count": compact(total)},
         kind="count",
-        cell_title=lambda a, b, v: f"{a} and {b}: {v:,.0f} battles",
+        cell_title=lambda a, b, v: (
+            tr.ngettext(
+                "%(row)s and %(column)s: %(n)s battle",
+                "%(row)s and %(column)s: %(n)s battles",
+                int(v),
+            )
+            % {"row": a, "column": b, "n": f"{v:,.0f}"}
+        ),
+        words=words,
     )
-    figures.append(Figure("battle-counts", "Battles per pair", counts_caption, Markup(counts_svg)))
+    figures.append(Figure("battle-counts", counts_heading, counts_caption, Markup(counts_svg)))
     return figures
 
 
@@ -235,11 +296,16 @@ def _month(seconds: float) -> str:
 
 
 def history_figure(
-    board: Leaderboard, rows: Sequence[Mapping[str, Any]], past: Sequence[PastBoard]
+    board: Leaderboard,
+    rows: Sequence[Mapping[str, Any]],
+    past: Sequence[PastBoard],
+    tr: Words = ENGLISH,
 ) -> Figure:
     """``past``: this board in every artifact set on disk, newest (the current one) first."""
+    _ = tr.gettext
+    words = chart_words(tr)
     models = [str(r["model"]) for r in rows if not r.get("preliminary")][:MAX_HISTORY_MODELS]
-    heading = "Ratings over time"
+    heading = _("Ratings over time")
     timeline = board.meta.get("timeline")
     if isinstance(timeline, Mapping) and timeline.get("times") and models:
         times = [_epoch(t) for t in timeline["times"]]
@@ -249,7 +315,9 @@ def history_figure(
             for m in models
             if ratings.get(m)
         }
-        caption = f"Rating of the top {len(series)} models refitted on the battles up to each date."
+        caption = _("Rating of the top %(n)s models refitted on the battles up to each date.") % {
+            "n": len(series)
+        }
         stamps = sorted({t for t in times if t is not None})
         step = max(1, math.ceil(len(stamps) / 6))
         if series and len(stamps) >= 2:
@@ -257,12 +325,13 @@ def history_figure(
                 series,
                 chart_id="lb-chart-history",
                 title=heading,
-                desc=caption + " " + _series_desc(series, _month),
+                desc=caption + " " + _series_desc(series, _month, tr),
                 x_label=_month,
                 x_ticks=stamps[::step],
+                words=words,
             )
             return Figure("history", heading, caption, Markup(svg))
-    caption = (
+    caption = _(
         "Rating of the top models each time this board was computed from growing battles "
         "(the last computations kept on disk), by battles rated."
     )
@@ -276,8 +345,10 @@ def history_figure(
             "history",
             heading,
             caption,
-            note="Not enough history yet: this chart appears once the board has been "
-            "computed at least twice, from different numbers of battles.",
+            note=_(
+                "Not enough history yet: this chart appears once the board has been "
+                "computed at least twice, from different numbers of battles."
+            ),
         )
     ordered = sorted(points.items())
     series = {}
@@ -291,21 +362,27 @@ def history_figure(
         series,
         chart_id="lb-chart-history",
         title=heading,
-        desc=caption + " " + _series_desc(series, compact),
+        desc=caption + " " + _series_desc(series, compact, tr),
         x_label=compact,
-        x_ticks=[b for b, _ in ordered] if len(ordered) <= 6 else None,
+        x_ticks=[b for b, _item in ordered] if len(ordered) <= 6 else None,
+        words=words,
     )
     return Figure("history", heading, caption, Markup(svg))
 
 
-def _series_desc(series: Mapping[str, Sequence[tuple[float, float | None]]], label) -> str:
+def _series_desc(
+    series: Mapping[str, Sequence[tuple[float, float | None]]], label, tr: Words
+) -> str:
+    point = chart_words(tr).point
     parts = []
     for model, points in series.items():
         known = [(x, y) for x, y in points if y is not None]
         if known:
             (x0, y0), (x1, y1) = known[0], known[-1]
-            parts.append(f"{model} {y0:.1f} at {label(x0)}, {y1:.1f} at {label(x1)}")
-    return _listing(parts) + "."
+            first = point % {"value": f"{y0:.1f}", "x": label(x0)}
+            last = point % {"value": f"{y1:.1f}", "x": label(x1)}
+            parts.append(f"{model} {first}, {last}")
+    return _listing(parts, tr) + "."
 
 
 def page_figures(
@@ -314,10 +391,12 @@ def page_figures(
     *,
     plain: Leaderboard | None = None,
     past: Sequence[PastBoard] = (),
+    tr: Words = ENGLISH,
 ) -> list[Figure]:
-    """Every chart of the page for ``rows`` (the board's rows as the page lists them)."""
+    """Every chart of the page for ``rows`` (the board's rows as the page lists them), in
+    the language of ``tr``."""
     return [
-        interval_figure(board, rows),
-        *pair_figures(board, rows, plain),
-        history_figure(board, rows, past),
+        interval_figure(board, rows, tr),
+        *pair_figures(board, rows, plain, tr),
+        history_figure(board, rows, past, tr),
     ]

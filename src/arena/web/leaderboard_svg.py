@@ -6,6 +6,7 @@ ElementTree (every name is escaped) and coloured by presentation attributes and 
 that ``leaderboard.css`` themes: lines and text follow ``currentColor``, so they read in
 dark and light themes alike. Each chart has a ``<title>`` and ``<desc>`` it is labelled by,
 a ``viewBox`` to scale to the screen, and a ``<title>`` per mark for a pointer's tooltip.
+The few words the charts draw come in a ``ChartWords``, translated by the caller.
 """
 
 from __future__ import annotations
@@ -22,6 +23,22 @@ DIVERGING = ("#b2182b", "#ef8a62", "#f7f7f7", "#67a9cf", "#2166ac")
 SEQUENTIAL = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
 SERIES_CLASSES = 8  # lb-series-0 … lb-series-7 in leaderboard.css
 WIDE_HEATMAP = 8  # more models than this: a minimum width (the page scrolls it on phones)
+
+
+@dataclass(frozen=True)
+class ChartWords:
+    """The words drawn inside the charts, already in the reader's language (``%(name)s``
+    placeholders filled here)."""
+
+    preliminary: str = "preliminary"
+    rank: str = "rank %(rank)s"
+    interval: str = "%(low)s to %(high)s"
+    scale: str = "scale"
+    rating: str = "Rating"
+    point: str = "%(value)s at %(x)s"
+
+
+ENGLISH = ChartWords()
 
 
 @dataclass(frozen=True)
@@ -104,7 +121,14 @@ def _scale(low: float, high: float, left: float, right: float) -> Callable[[floa
     return lambda v: left + (v - low) / span * (right - left)
 
 
-def interval_chart(points: Sequence[IntervalPoint], *, chart_id: str, title: str, desc: str) -> str:
+def interval_chart(
+    points: Sequence[IntervalPoint],
+    *,
+    chart_id: str,
+    title: str,
+    desc: str,
+    words: ChartWords = ENGLISH,
+) -> str:
     """Each model on its own row: name and rating above, the interval line below, the
     rating as a dot; an unbounded side runs to the edge and ends in an open arrow;
     preliminary models have a hollow dot and a dashed line."""
@@ -129,12 +153,15 @@ def interval_chart(points: Sequence[IntervalPoint], *, chart_id: str, title: str
         y = top + row_h * i
         lo = "−∞" if p.lower is None else f"{p.lower:.1f}"
         hi = "∞" if p.upper is None else f"{p.upper:.1f}"
-        place = "preliminary" if p.preliminary or p.rank is None else f"rank {p.rank}"
+        place = (
+            words.preliminary if p.preliminary or p.rank is None else words.rank % {"rank": p.rank}
+        )
+        span = words.interval % {"low": lo, "high": hi}
         row = _el(svg, "g", class_="lb-row lb-row-prelim" if p.preliminary else "lb-row")
-        _el(row, "title", f"{p.model}: {p.rating:.1f} ({lo} to {hi}), {place}")
+        _el(row, "title", f"{p.model}: {p.rating:.1f} ({span}), {place}")
         label = f"{p.rank}. {p.model}" if p.rank is not None and not p.preliminary else p.model
         if p.preliminary:
-            label += " (preliminary)"
+            label += f" ({words.preliminary})"
         _el(row, "text", short(label, 36), x=_n(pad), y=_n(y + 13))
         _el(
             row, "text", f"{p.rating:.1f}", x=_n(width - pad), y=_n(y + 13),
@@ -196,6 +223,7 @@ def heatmap(
     desc: str,
     kind: str,
     cell_title: Callable[[str, str, float], str],
+    words: ChartWords = ENGLISH,
 ) -> str:
     """Row model against column model. ``kind`` "fraction" (0–1, one half neutral) or
     "count" (0 to the largest count). Empty cells (no data, the diagonal) stay blank.
@@ -260,7 +288,7 @@ def heatmap(
             y=_n(legend_y + 25), text_anchor="middle", font_size="10", class_="lb-axis-label",
         )  # fmt: skip
     _el(
-        svg, "text", "scale", x=_n(label_w - 6), y=_n(legend_y + 10), text_anchor="end",
+        svg, "text", words.scale, x=_n(label_w - 6), y=_n(legend_y + 10), text_anchor="end",
         font_size="11", class_="lb-axis-label",
     )  # fmt: skip
     return _text(svg)
@@ -274,7 +302,7 @@ def line_chart(
     desc: str,
     x_label: Callable[[float], str],
     x_ticks: Sequence[float] | None = None,
-    y_caption: str = "Rating",
+    words: ChartWords = ENGLISH,
 ) -> str:
     """One line per model (points with no value are gaps), a legend below the plot."""
     width, plot_h, left, right_pad = 480.0, 200.0, 48.0, 14.0
@@ -303,7 +331,7 @@ def line_chart(
             text_anchor="middle", font_size="11", class_="lb-axis-label",
         )  # fmt: skip
     _el(
-        svg, "text", y_caption, x="4", y="14", font_size="11", class_="lb-axis-label",
+        svg, "text", words.rating, x="4", y="14", font_size="11", class_="lb-axis-label",
     )  # fmt: skip
     for k, (model, points) in enumerate(series.items()):
         cls = f"lb-series-{k % SERIES_CLASSES}"
@@ -318,7 +346,8 @@ def line_chart(
                 continue
             run.append(f"{_n(x(px))},{_n(y(py))}")
             dot = _el(group, "circle", cx=_n(x(px)), cy=_n(y(py)), r="3.5")
-            _el(dot, "title", f"{model}: {py:.1f} at {x_label(px)}")
+            point = words.point % {"value": f"{py:.1f}", "x": x_label(px)}
+            _el(dot, "title", f"{model}: {point}")
         legend_y = top + plot_h + axis_h + legend_row * k + 12
         _el(
             svg, "line", x1=_n(left), x2=_n(left + 22), y1=_n(legend_y - 4), y2=_n(legend_y - 4),

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 
 from arena.errors import NotFound
+from arena.web.i18n import N_, i18n_of
 from arena.web.markdown import highlight_css
 
 if TYPE_CHECKING:
@@ -17,8 +18,14 @@ if TYPE_CHECKING:
 
 STATIC_FILES = {
     "arena.css": "text/css",
-    "arena.js": "text/javascript",
     "favicon.svg": "image/svg+xml",
+    # The page scripts, in the order the templates load them (each needs those before it).
+    "common.js": "text/javascript",
+    "api_errors.js": "text/javascript",
+    "history_release.js": "text/javascript",
+    "answer_html.js": "text/javascript",
+    "event_stream.js": "text/javascript",
+    "arena.js": "text/javascript",
 }
 # Vendored front-end libraries (static/vendor/, see its README.md), by file type.
 VENDOR_TYPES = {".js": "text/javascript", ".css": "text/css", ".woff2": "font/woff2"}
@@ -45,33 +52,40 @@ def secure_html(response: Response) -> Response:
     return response
 
 
+# Labels are msgids: the templates translate them (``_(v.label)``) for each request.
 BATTLE_VOTES = [
-    {"value": "a", "label": "A is better"},
-    {"value": "b", "label": "B is better"},
-    {"value": "tie", "label": "Tie"},
-    {"value": "bothbad", "label": "Both are bad"},
+    {"value": "a", "label": N_("A is better")},
+    {"value": "b", "label": N_("B is better")},
+    {"value": "tie", "label": N_("Tie")},
+    {"value": "bothbad", "label": N_("Both are bad")},
 ]
 DIRECT_VOTES = [
-    {"value": "upvote", "label": "Upvote"},
-    {"value": "downvote", "label": "Downvote"},
-    {"value": "flag", "label": "Flag"},
+    {"value": "upvote", "label": N_("Upvote")},
+    {"value": "downvote", "label": N_("Downvote")},
+    {"value": "flag", "label": N_("Flag")},
 ]
+BATTLE_VOTE_GROUP = N_("Which answer is better?")
+
+
+def site_nav(root: str, leaderboard_href: str) -> list[dict[str, str]]:
+    """The site's main navigation (labels are msgids, translated by the templates)."""
+    return [
+        {"key": "battle", "label": N_("Arena"), "href": f"{root}/"},
+        {"key": "side_by_side", "label": N_("Side by side"), "href": f"{root}/side-by-side"},
+        {"key": "direct", "label": N_("Direct chat"), "href": f"{root}/direct"},
+        {"key": "leaderboard", "label": N_("Leaderboard"), "href": leaderboard_href},
+        {"key": "about", "label": N_("About"), "href": f"{root}/about"},
+    ]
 
 
 def pages_router(ctx: WebContext) -> APIRouter:
     router = APIRouter(include_in_schema=False, route_class=ctx.route_class)
     templates = ctx.templates
     service = ctx.service
+    i18n = i18n_of(templates)
 
     def nav() -> list[dict[str, str]]:
-        root = ctx.root_path
-        return [
-            {"key": "battle", "label": "Arena", "href": f"{root}/"},
-            {"key": "side_by_side", "label": "Side by side", "href": f"{root}/side-by-side"},
-            {"key": "direct", "label": "Direct chat", "href": f"{root}/direct"},
-            {"key": "leaderboard", "label": "Leaderboard", "href": ctx.leaderboard_href},
-            {"key": "about", "label": "About", "href": f"{root}/about"},
-        ]
+        return site_nav(ctx.root_path, ctx.leaderboard_href)
 
     def models_for_picker() -> list[dict[str, Any]]:
         return [
@@ -99,10 +113,11 @@ def pages_router(ctx: WebContext) -> APIRouter:
         secure_html(response)
         response.headers["Cache-Control"] = "no-store"
         ctx.sessions.set_cookies(response, session)
+        i18n.remember(request, response, ctx.root_path or "/")
         return response
 
     chat_common = {
-        "placeholder": "Ask anything…  (Enter sends, Shift+Enter for a new line)",
+        "placeholder": N_("Ask anything…  (Enter sends, Shift+Enter for a new line)"),
     }
 
     @router.get("/", response_class=HTMLResponse, name="arena_battle_page")
@@ -111,9 +126,9 @@ def pages_router(ctx: WebContext) -> APIRouter:
             request,
             "arena.html",
             "battle",
-            sides=[{"key": "a", "label": "Model A"}, {"key": "b", "label": "Model B"}],
+            sides=[{"key": "a", "label": N_("Model A")}, {"key": "b", "label": N_("Model B")}],
             votes=BATTLE_VOTES,
-            vote_group_label="Which answer is better?",
+            vote_group_label=BATTLE_VOTE_GROUP,
             **chat_common,
         )
 
@@ -124,11 +139,11 @@ def pages_router(ctx: WebContext) -> APIRouter:
             "side_by_side.html",
             "side_by_side",
             sides=[
-                {"key": "a", "label": "Model A", "default_index": 0},
-                {"key": "b", "label": "Model B", "default_index": 1},
+                {"key": "a", "label": N_("Model A"), "default_index": 0},
+                {"key": "b", "label": N_("Model B"), "default_index": 1},
             ],
             votes=BATTLE_VOTES,
-            vote_group_label="Which answer is better?",
+            vote_group_label=BATTLE_VOTE_GROUP,
             models=models_for_picker(),
             **chat_common,
         )
@@ -139,9 +154,9 @@ def pages_router(ctx: WebContext) -> APIRouter:
             request,
             "direct.html",
             "direct",
-            sides=[{"key": "a", "label": "Answer"}],
+            sides=[{"key": "a", "label": N_("Answer")}],
             votes=DIRECT_VOTES,
-            vote_group_label="Rate the latest answer",
+            vote_group_label=N_("Rate the latest answer"),
             models=models_for_picker(),
             **chat_common,
         )

@@ -29,8 +29,9 @@ from arena.battles.battle_views import ANSWER_FAILED_NOTICE
 from arena.errors import NotFound
 from arena.store.battle_history import Verdict, battle_verdict, battles_created_between
 from arena.store.battles import battle_snapshot
+from arena.web.i18n import N_, i18n_of
 from arena.web.markdown import render_markdown
-from arena.web.pages import secure_html
+from arena.web.pages import secure_html, site_nav
 from arena.web.records import in_one_transaction, rebuild_battle
 from arena.web.schemas import VoteResult, error_responses
 
@@ -40,20 +41,32 @@ if TYPE_CHECKING:
 SHARE_NOT_FOUND = "No shared battle at this link."
 _TOKEN = re.compile(r"^([0-9a-f]{1,13})-([0-9a-f]{32})$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# English in the JSON API; msgids the pages translate.
 VOTE_LABELS = {
-    "a": "Model A is better",
-    "b": "Model B is better",
-    "tie": "Tie",
-    "bothbad": "Both are bad",
-    "upvote": "Upvote",
-    "downvote": "Downvote",
-    "flag": "Flagged",
+    "a": N_("Model A is better"),
+    "b": N_("Model B is better"),
+    "tie": N_("Tie"),
+    "bothbad": N_("Both are bad"),
+    "upvote": N_("Upvote"),
+    "downvote": N_("Downvote"),
+    "flag": N_("Flagged"),
 }
 MODE_LABELS = {
-    "battle": "Anonymous battle",
-    "side_by_side": "Side by side",
-    "direct": "Direct chat",
+    "battle": N_("Anonymous battle"),
+    "side_by_side": N_("Side by side"),
+    "direct": N_("Direct chat"),
 }
+# The shared page's title, whole per mode (a translation may put the words in any order).
+SHARED_TITLES = {
+    "battle": N_("Shared anonymous battle"),
+    "side_by_side": N_("Shared side by side"),
+    "direct": N_("Shared direct chat"),
+}
+SIDE_LABELS = {"a": N_("Model A"), "b": N_("Model B")}
+SINGLE_SIDE_LABEL = N_("Model")
+# The page's word for a failed answer (the JSON keeps battle_views' English text); a shared
+# battle is finished, so it offers no retry.
+FAILED_ANSWER_TEXT = N_("This model could not answer.")
 
 
 class SharedVoteResult(VoteResult):
@@ -112,7 +125,9 @@ def _rated_turn(snapshot: Any, message_id: int) -> tuple[int, str] | None:
     return None
 
 
-def _answer(text: str, failed: bool) -> dict[str, Any]:
+def shared_answer(text: str, failed: bool) -> dict[str, Any]:
+    """One answer as the link shows it (a failed one: the neutral English notice, which the
+    page words in its reader's language)."""
     shown = ANSWER_FAILED_NOTICE if failed else text
     return {"text": shown, "html": render_markdown(shown) if shown else "", "failed": failed}
 
@@ -145,11 +160,11 @@ def shared_view(ctx: WebContext, battle_id: str, tx: Any) -> dict[str, Any] | No
         for side in battle.sides:
             answer = turn.answer(side)
             if rated is not None and i == rated[0]:
-                entry = _answer(rated[1], False)
+                entry = shared_answer(rated[1], False)
             elif answer is None:
-                entry = _answer("", True)
+                entry = shared_answer("", True)
             else:
-                entry = _answer(answer.text, answer.failed)
+                entry = shared_answer(answer.text, answer.failed)
             answers.append({"side": side, **entry})
         out_turns.append({"prompt": turn.prompt, "images": len(turn.image_ids), "answers": answers})
     return {
@@ -163,7 +178,9 @@ def shared_view(ctx: WebContext, battle_id: str, tx: Any) -> dict[str, Any] | No
         "sides": [
             {
                 "side": side,
-                "label": f"Model {side.upper()}" if len(battle.sides) > 1 else "Model",
+                "label": SIDE_LABELS.get(side, f"Model {side.upper()}")
+                if len(battle.sides) > 1
+                else SINGLE_SIDE_LABEL,
                 "model": battle.model_for(side),
                 "demo": ctx.service.is_demo(battle.model_for(side)),
             }
@@ -202,13 +219,7 @@ def page_context(ctx: WebContext, active: str) -> dict[str, Any]:
     root = ctx.root_path
     return {
         "csrf_token": "",
-        "nav": [
-            {"key": "battle", "label": "Arena", "href": f"{root}/"},
-            {"key": "side_by_side", "label": "Side by side", "href": f"{root}/side-by-side"},
-            {"key": "direct", "label": "Direct chat", "href": f"{root}/direct"},
-            {"key": "leaderboard", "label": "Leaderboard", "href": ctx.leaderboard_href},
-            {"key": "about", "label": "About", "href": f"{root}/about"},
-        ],
+        "nav": site_nav(root, ctx.leaderboard_href),
         "active": active,
         "root_path": root,
         "static_url": ctx.static_url,
@@ -240,10 +251,16 @@ def share_router(ctx: WebContext, links: ShareLinks) -> APIRouter:
         response = ctx.templates.TemplateResponse(
             request,
             "share.html",
-            {**page_context(ctx, "share"), "shared": view},
+            {
+                **page_context(ctx, "share"),
+                "shared": view,
+                "shared_titles": SHARED_TITLES,
+                "failed_answer_text": FAILED_ANSWER_TEXT,
+            },
             status_code=status,
         )
         secure_html(response)
+        i18n_of(ctx.templates).remember(request, response, ctx.root_path or "/")
         response.headers["Cache-Control"] = "no-store"
         return response
 

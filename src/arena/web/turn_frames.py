@@ -12,6 +12,10 @@ answer (its words, whether it failed): a failure reads the same for every model
 or an upstream's own word for "stop", tells models apart), and identity leaks are looked
 for among the terms of every registry model, since a flag raised only for the drawn pair's
 terms would confirm that a model the answer names is in the battle.
+
+Every notice a frame carries as English ``message`` (for API clients) also comes as a code
+the page translates: an ``error`` frame's ``kind`` (``side`` null: the turn itself failed),
+a ``leak`` frame's ``code`` and an ``end`` frame's ``notice`` (``battle_views.NOTICES``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from datetime import datetime
 import anyio
 
 from arena.battles.battle import Battle
+from arena.battles.battle_views import NOTICE_IDENTITY_LEAK
 from arena.battles.identity_leak import IdentityLeakDetector
 from arena.web.markdown import render_markdown
 from arena.web.streaming import SideOutcome, sse
@@ -131,7 +136,9 @@ def answer_frames(
         if leak is not None:
             battle = battle.flag_identity_leak(side, leak.term, now=now)
             message = LEAK_EVENT_MESSAGE.format(label=side.upper())
-            frames.append(sse("leak", {"side": side, "message": message}))
+            frames.append(
+                sse("leak", {"side": side, "message": message, "code": NOTICE_IDENTITY_LEAK})
+            )
     return battle, frames
 
 
@@ -149,5 +156,6 @@ def end_frame(battle: Battle, *, can_vote: bool | None = None) -> bytes:
             "turns_left": view["turns_left"],
             "identity_leaked": view["identity_leaked"],
             "message": view["notice"],
+            "notice": view["notice_code"],
         },
     )

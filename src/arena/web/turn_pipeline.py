@@ -34,6 +34,7 @@ from arena.battles.limits import ArenaLimits, ArenaRateLimiter, check_input, che
 from arena.battles.moderation import Moderator, raise_if_flagged
 from arena.errors import Conflict, NoHealthyWorker, NotFound
 from arena.protocol import ChatCompletionRequest, ChatMessage, ImagePart, ImageURL, TextPart
+from arena.providers.router import noting_choice
 from arena.store import battles as store_battles
 from arena.store import conversations as store_conversations
 from arena.store import image_records as store_image_records
@@ -205,9 +206,14 @@ class TurnPipeline:
         )
 
     async def _persist_answers(
-        self, plan: TurnPlan, answers: dict[str, tuple[SideOutcome, str | None]], battle: Battle
+        self,
+        plan: TurnPlan,
+        answers: dict[str, tuple[SideOutcome, str | None]],
+        battle: Battle,
+        routed: dict[str, str] | None = None,
     ) -> None:
-        """Every side's answer (and any identity leak) in one transaction."""
+        """Every side's answer (and any identity leak) in one transaction; ``routed``: the
+        model a router side's router chose, kept in the message's params (never streamed)."""
         messages = []
         for side in plan.battle.sides:
             outcome, error = answers[side]
@@ -218,6 +224,7 @@ class TurnPipeline:
                     role="assistant",
                     content=outcome.text,
                     model=plan.battle.model_for(side),
+                    params={"routed_model": routed[side]} if routed and side in routed else None,
                     started_at=_utc(outcome.started_at),
                     finished_at=_utc(outcome.finished_at or time.time()),
                     prompt_tokens=usage.prompt_tokens if usage else None,
@@ -274,6 +281,7 @@ class TurnPipeline:
         battle_id = battle.battle_id
         answers: dict[str, tuple[SideOutcome, str | None]] = {}
         outcomes: dict[str, SideOutcome] = {}
+        routed: dict[str, str] = {}  # side -> the target a router side's router chose
         stored = False
         user_recorded = plan.regenerate
         try:
@@ -283,7 +291,7 @@ class TurnPipeline:
             jobs = {
                 side: (
                     label(battle, side),
-                    self.models.providers.get(battle.model_for(side)),
+                    noting_choice(self.models.providers.get(battle.model_for(side)), routed, side),
                     request,
                 )
                 for side, request in plan.requests.items()
@@ -309,7 +317,7 @@ class TurnPipeline:
                 frames.extend(await live.due_frames())  # after the deltas they render
                 if frames:
                     yield b"".join(frames)
-            await self._persist_answers(plan, answers, battle)
+            await self._persist_answers(plan, answers, battle, routed)
             stored = True
             # The lease goes before ``end``: a next message right after it, on any replica,
             # must not find the battle still streaming.
@@ -327,7 +335,7 @@ class TurnPipeline:
                         answers[side] = (outcome, "interrupted: the turn did not finish")
                 with anyio.CancelScope(shield=True):
                     try:
-                        await self._persist_answers(plan, answers, battle)
+                        await self._persist_answers(plan, answers, battle, routed)
                     except Exception:  # the stream is gone; the log must say why
                         log.exception("could not record an interrupted turn")
             self.battles.release(battle_id)

@@ -1,17 +1,19 @@
-// Arena chat pages (battle, side by side, direct). Plain JS; KaTeX (vendored) is loaded
-// only when an answer has math. Model text is only ever inserted with textContent as it
-// streams; its HTML comes from the server (``render`` frames while it streams, ``done`` at
-// the end), already rendered from markdown and sanitized.
+// Arena chat pages (battle, side by side, direct): sending, streaming the answers, voting.
+// Model text is only ever inserted with textContent as it streams; its HTML comes from the
+// server (``render`` frames while it streams, ``done`` at the end), already rendered from
+// markdown and sanitized, and goes in place through answer_html.js. Needs common.js,
+// api_errors.js, answer_html.js and event_stream.js loaded before it (window.Arena).
 "use strict";
 
 (function () {
-  const scriptUrl = document.currentScript ? document.currentScript.src : "";
+  const { t, fill, request, showHtml, readEvents } = window.Arena;
+  const { NOTICES, TURN_FAILED, SIDE_ERRORS, LEAK_TEXT } = window.Arena;
+
   const root = document.getElementById("chat");
   if (!root) return;
   const mode = root.dataset.mode;
   const apiBase = root.dataset.api;
   const sides = mode === "direct" ? ["a"] : ["a", "b"];
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
 
   const form = document.getElementById("composer");
   const prompt = document.getElementById("prompt");
@@ -41,33 +43,21 @@
   let started = false; // a message was sent in this round: the vote area is shown
   let regenerable = false; // a turn with a failed answer takes no vote but a regenerate
 
-  class ApiError extends Error {
-    constructor(status, body) {
-      const err = (body && body.error) || {};
-      super(err.message || "Request failed (HTTP " + status + ").");
-      this.status = status;
-      this.code = err.code || null;
-    }
-  }
-
-  async function readError(resp) {
-    let body = null;
-    try { body = await resp.json(); } catch (_) { body = null; }
-    return new ApiError(resp.status, body);
+  // The name a notice gives a side: its pane's (translated) label.
+  function sideLabel(side) {
+    if (mode === "direct") return t("The model");
+    const label = document.querySelector('[data-side-label="' + side + '"]');
+    return label ? label.textContent : side.toUpperCase();
   }
 
   async function call(method, path, body) {
-    const headers = { "X-CSRF-Token": csrf, "Accept": "application/json" };
+    const headers = { "Accept": "application/json" };
     let payload = body;
     if (body !== undefined && !(body instanceof FormData)) {
       headers["Content-Type"] = "application/json";
       payload = JSON.stringify(body);
     }
-    const resp = await fetch(apiBase + path, {
-      method, headers, body: payload, credentials: "same-origin",
-    });
-    if (!resp.ok) throw await readError(resp);
-    return resp.json();
+    return (await request(apiBase + path, method, headers, payload)).json();
   }
 
   function notice(text, kind) {
@@ -147,7 +137,7 @@
       const li = bubble(side, "user", text);
       if (file) {
         const img = document.createElement("img");
-        img.alt = "Your image: " + file.name;
+        img.alt = t("Your image: %(name)s", { name: file.name });
         img.src = URL.createObjectURL(file);
         li.appendChild(img);
       }
@@ -163,96 +153,7 @@
     }
   }
 
-  // Vendored libraries sit next to this script (static/vendor/), with its version query.
-  function vendorUrl(path) {
-    const own = new URL(scriptUrl, document.baseURI);
-    return new URL("vendor/" + path + own.search, own).href;
-  }
-
-  let katexLoading = null;
-  function loadKatex() {
-    if (window.katex) return Promise.resolve(window.katex);
-    if (!katexLoading) {
-      katexLoading = new Promise((resolve, reject) => {
-        const css = document.createElement("link");
-        css.rel = "stylesheet";
-        css.href = vendorUrl("katex/katex.min.css");
-        document.head.appendChild(css);
-        const js = document.createElement("script");
-        js.src = vendorUrl("katex/katex.min.js");
-        js.onload = () => resolve(window.katex);
-        js.onerror = () => { katexLoading = null; reject(new Error("KaTeX did not load")); };
-        document.head.appendChild(js);
-      });
-    }
-    return katexLoading;
-  }
-
-  // TeX arrives as text in .math-inline/.math-display (markdown_math.py). KaTeX builds its
-  // output with the DOM (styles through CSSOM, which the CSP allows); HTML output only, as
-  // its MathML sets style attributes. A formula it cannot read stays as plain TeX.
-  function typeset(el) {
-    const nodes = Array.from(el.querySelectorAll(".math-inline, .math-display"));
-    if (!nodes.length) return;
-    loadKatex().then((katex) => {
-      for (const node of nodes) {
-        if (!node.isConnected || node.hasAttribute("data-tex")) continue;
-        const tex = node.textContent;
-        try {
-          katex.render(tex, node, {
-            displayMode: node.classList.contains("math-display"),
-            throwOnError: true, output: "html",
-          });
-          node.setAttribute("data-tex", tex);
-          node.setAttribute("role", "math");
-          node.setAttribute("aria-label", tex);
-        } catch (_) {
-          node.classList.add("math-error");
-        }
-      }
-    }, () => {});
-  }
-
-  async function copyCode(button, pre) {
-    const code = pre.querySelector("code") || pre;
-    let label = "Copy failed";
-    try {
-      await navigator.clipboard.writeText(code.textContent);
-      label = "Copied";
-    } catch (_) { /* no clipboard permission: say so on the button */ }
-    button.textContent = label;
-    button.setAttribute("aria-label", label === "Copied" ? "Code copied" : "Copying the code failed");
-    setTimeout(() => {
-      button.textContent = "Copy";
-      button.setAttribute("aria-label", "Copy code");
-    }, 2000);
-  }
-
-  // Each code block gets a copy button (in a wrapper, so that it does not scroll with the code).
-  function addCopyButtons(el) {
-    for (const pre of el.querySelectorAll("pre")) {
-      if (pre.parentElement && pre.parentElement.classList.contains("code-block")) continue;
-      const wrap = document.createElement("div");
-      wrap.className = "code-block";
-      pre.replaceWith(wrap);
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "copy-code";
-      button.textContent = "Copy";
-      button.setAttribute("aria-label", "Copy code");
-      button.addEventListener("click", () => copyCode(button, pre));
-      wrap.append(button, pre);
-    }
-  }
-
-  // Put server-rendered, sanitized HTML in place and dress it (copy buttons, math).
-  function showHtml(el, html) {
-    el.innerHTML = html;
-    addCopyButtons(el);
-    typeset(el);
-  }
-
-  // Parse a text/event-stream body from fetch(): events are separated by a blank line.
+  // The turn's answers, read from its event stream (event_stream.js) as they come.
   // While a side streams, its bubble holds the latest render (.md) and, after it, the raw
   // text that came since (.tail); each render replaces both.
   async function consumeStream(resp) {
@@ -295,39 +196,21 @@
       },
       error(d) {
         const li = current[d.side];
-        if (!li) { notice(d.message, "error"); return; }
+        const known = SIDE_ERRORS[d.kind];
+        const text = known ? fill(known, { label: sideLabel(d.side) }) : d.message;
+        if (!li) { notice(d.side ? text : TURN_FAILED, "error"); return; }
         finish(d.side);
         li.classList.add("msg-error");
-        li.textContent = d.message;
+        li.textContent = text;
       },
-      leak(d) { notice(d.message, "error"); },
+      leak(d) { notice(fill(LEAK_TEXT, { label: sideLabel(d.side) }), "error"); },
       end(d) {
         answered = !!d.can_vote;
         regenerable = !!d.can_regenerate;
-        if (d.message) status.textContent = d.message;
+        if (d.message) status.textContent = NOTICES[d.notice] || d.message;
       },
     };
-    const reader = resp.body.getReader();
-    const decoder = new TextDecoder();
-    let buffer = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += decoder.decode(value, { stream: true }).replace(/\r\n?/g, "\n");
-      let cut;
-      while ((cut = buffer.indexOf("\n\n")) >= 0) {
-        const raw = buffer.slice(0, cut);
-        buffer = buffer.slice(cut + 2);
-        let event = "message";
-        const data = [];
-        for (const line of raw.split("\n")) {
-          if (line.startsWith("event:")) event = line.slice(6).trim();
-          else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
-        }
-        if (!data.length || !handlers[event]) continue;
-        handlers[event](JSON.parse(data.join("\n")));
-      }
-    }
+    await readEvents(resp, handlers);
     for (const side of sides) finish(side);
   }
 
@@ -347,14 +230,8 @@
   }
 
   async function streamTurn(path, body) {
-    const resp = await fetch(apiBase + path, {
-      method: "POST",
-      headers: { "X-CSRF-Token": csrf, "Content-Type": "application/json",
-                 "Accept": "text/event-stream" },
-      body: JSON.stringify(body || {}),
-      credentials: "same-origin",
-    });
-    if (!resp.ok) throw await readError(resp);
+    const headers = { "Content-Type": "application/json", "Accept": "text/event-stream" };
+    const resp = await request(apiBase + path, "POST", headers, JSON.stringify(body || {}));
     await consumeStream(resp);
   }
 
@@ -382,9 +259,10 @@
       rated = false;
       started = true;
       voteButtons.forEach((b) => b.removeAttribute("aria-pressed"));
-      status.textContent = "Waiting for the answers…";
+      const waiting = t("Waiting for the answers…");
+      status.textContent = waiting;
       await streamTurn("/battles/" + battle.battle_id + "/messages", { text, image_id: imageId });
-      if (status.textContent.startsWith("Waiting")) {
+      if (status.textContent === waiting) {
         status.textContent = answered ? votePrompt() : "";
       }
     } catch (err) {
@@ -402,9 +280,9 @@
 
   function votePrompt() {
     if (mode === "direct") {
-      return "Rate the answer (keys 1–3; Esc first if you are typing), or keep chatting.";
+      return t("Rate the answer (keys 1–3; Esc first if you are typing), or keep chatting.");
     }
-    return "Compare the answers, then vote (keys 1–4) — or keep chatting.";
+    return t("Compare the answers, then vote (keys 1–4) — or keep chatting.");
   }
 
   async function regenerate() {
@@ -414,7 +292,7 @@
     try {
       removeLastAnswers();
       answered = false;
-      status.textContent = "Regenerating…";
+      status.textContent = t("Regenerating…");
       await streamTurn("/battles/" + battle.battle_id + "/regenerate", {});
       status.textContent = answered ? votePrompt() : "";
     } catch (err) {
@@ -434,14 +312,14 @@
       const info = models && models[side];
       const el = document.querySelector('[data-side-reveal="' + side + '"]');
       if (!info || !el) continue;
-      const name = info.name + (info.demo ? " (demo)" : "");
+      const name = info.demo ? t("%(name)s (demo)", { name: info.name }) : info.name;
       el.textContent = name;
       el.hidden = false;
       const label = document.querySelector('[data-side-label="' + side + '"]');
       const part = document.createElement("span");
       const who = document.createElement("strong");
       who.textContent = name;
-      part.append((label ? label.textContent : side) + ": ", who);
+      part.append(t("%(label)s: ", { label: label ? label.textContent : side }), who);
       parts.push(part);
     }
     if (!parts.length) return;
@@ -459,26 +337,24 @@
       if (mode === "direct") {
         answered = false; // one rating per answer; the next answer can be rated again
         rated = true;
-        status.textContent = "Thanks for the feedback.";
+        status.textContent = t("Thanks for the feedback.");
       } else {
         voted = true;
         showReveal(result.models);
         if (result.counted !== false) {
-          status.textContent = "Thanks! Your vote was recorded. Press New round to battle again.";
+          status.textContent = t("Thanks! Your vote was recorded. Press New round to battle again.");
         } else if (mode === "battle" && result.leaked) {
-          status.textContent = "Vote recorded, but it will not count toward the leaderboard: " +
-            "an answer revealed which model wrote it.";
+          status.textContent = t("Vote recorded, but it will not count toward the leaderboard: an answer revealed which model wrote it.");
         } else {
           // Named side by side: the voter knew the names, so the vote is not anonymous.
-          status.textContent = "Vote recorded. It does not count toward the leaderboard, " +
-            "because you knew the models' names: only anonymous battles are rated.";
+          status.textContent = t("Vote recorded. It does not count toward the leaderboard, because you knew the models' names: only anonymous battles are rated.");
         }
         newRoundBtn.focus({ preventScroll: true }); // the vote area stays in view
       }
       if (result.share_url) {
         const share = document.createElement("a");
         share.href = result.share_url;
-        share.textContent = "Share this battle";
+        share.textContent = t("Share this battle");
         share.target = "_blank";
         share.rel = "noopener";
         status.append(" ", share);

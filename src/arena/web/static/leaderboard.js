@@ -3,8 +3,33 @@
 // What the board is unsure of stays visible: warnings, preliminary models (listed after the
 // ranked ones in every sort), unbounded interval sides (∞) and per-model notes.
 // The charts are SVG rendered by the server; a filter change fetches them anew.
+// Text the page itself shows comes through t()/tn() from the page's JSON catalog
+// (#arena-i18n, web/i18n.py); the English msgid is the fallback.
 (function () {
   "use strict";
+
+  const messages = (() => {
+    const node = document.getElementById("arena-i18n");
+    try { return (node && JSON.parse(node.textContent)) || {}; } catch (_) { return {}; }
+  })();
+  const lang = document.documentElement.lang || "en";
+  const plural = new Intl.PluralRules(lang);
+  // Fill %(name)s placeholders (the catalogs' python-format) from params.
+  function fill(text, params) {
+    return text.replace(/%\((\w+)\)s/g, (m, k) => (params && k in params ? String(params[k]) : m));
+  }
+  function t(msgid, params) {
+    const s = messages[msgid];
+    return fill(typeof s === "string" && s ? s : msgid, params);
+  }
+  // Plural forms come keyed by CLDR category (one, many, other…), as Intl.PluralRules names them.
+  function tn(singular, pluralForm, n, params) {
+    const forms = messages[singular];
+    const category = plural.select(n);
+    let text = n === 1 ? singular : pluralForm;
+    if (forms && typeof forms === "object") text = forms[category] || forms.other || text;
+    return fill(text, { n: n.toLocaleString(lang), ...params });
+  }
 
   const main = document.getElementById("lb-main");
   const form = document.getElementById("lb-filters");
@@ -28,21 +53,95 @@
   const NOTES = {
     never_lost: {
       mark: "†",
-      text: "Never lost to the rest of its part: nothing bounds its rating from above (∞).",
+      text: t("Never lost to the rest of its part: nothing bounds its rating from above (∞)."),
     },
     never_won: {
       mark: "‡",
-      text: "Never won against the rest of its part: nothing bounds its rating from below (−∞).",
+      text: t("Never won against the rest of its part: nothing bounds its rating from below (−∞)."),
     },
     all_ties: {
       mark: "§",
-      text: "No decisive battle, only ties: its interval comes from the model, not from wins and losses.",
+      text: t("No decisive battle, only ties: its interval comes from the model, not from wins and losses."),
     },
     regularized: {
       mark: "¶",
-      text: "Held finite by a ridge penalty: its rating is not a maximum-likelihood estimate.",
+      text: t("Held finite by a ridge penalty: its rating is not a maximum-likelihood estimate."),
     },
   };
+  // The payload's English comes with codes; these word them in the page's language.
+  const CATEGORIES = {
+    full: t("Overall"),
+    hard_prompts: t("Hard prompts"),
+    coding: t("Coding"),
+    math: t("Math"),
+    instruction_following: t("Instruction following"),
+    creative_writing: t("Creative writing"),
+    multi_turn: t("Multi-turn"),
+    long_query: t("Long query"),
+  };
+  const STYLE_FEATURES = {
+    sum_assistant_tokens: t("Answer length"),
+    header_count: t("Headings"),
+    list_count: t("List items"),
+    bold_count: t("Bold text"),
+  };
+  const languageNames = (() => {
+    try { return new Intl.DisplayNames([lang], { type: "language" }); } catch (_) { return null; }
+  })();
+  // Each known warning (leaderboard_text.py), worded from its parameters.
+  const WARNINGS = {
+    preliminary: (p) => tn(
+      "%(n)s model has fewer than %(min)s battles: it is listed as preliminary, after the ranked models, without a rank.",
+      "%(n)s models have fewer than %(min)s battles: they are listed as preliminary, after the ranked models, without a rank.",
+      p.n, { min: p.min_battles }),
+    disconnected: (p) => t(
+      "The models form %(parts)s parts that share no battles: ratings compare only within a part, and each part is ranked on its own.",
+      { parts: p.parts }),
+    no_finite_optimum: (p) => {
+      let text = t("Some models never lost (or never won) against the rest of their part, so no finite maximum-likelihood rating exists: a ridge of %(ridge)s keeps them finite, and their interval is open on the side the data leave unbounded.", { ridge: p.ridge });
+      if (p.never_lost) text += " " + t("Never lost: %(models)s.", { models: p.never_lost });
+      if (p.never_won) text += " " + t("Never won: %(models)s.", { models: p.never_won });
+      return text;
+    },
+    ties_only: (p) => tn(
+      "%(n)s model has only tied battles: its interval comes from the model (inverse Fisher information), since the data show no spread.",
+      "%(n)s models have only tied battles: their intervals come from the model (inverse Fisher information), since the data show no spread.",
+      p.n),
+    not_converged: (p) => t(
+      "The fit stopped after %(iterations)s iterations without converging (largest gradient %(gradient)s).",
+      { iterations: p.iterations, gradient: p.gradient }),
+    bootstrap_failed: (p) => t("%(failed)s of %(rounds)s bootstrap rounds did not converge.",
+      { failed: p.n, rounds: p.rounds }),
+    bootstrap_prior: (p) => t(
+      "%(count)s of %(rounds)s bootstrap rounds had no finite optimum on their own (too few battles) and were fitted with a prior of precision %(precision)s centred at the full-data ratings.",
+      { count: p.n, rounds: p.rounds, precision: p.precision }),
+    style_collinear: () => t("The style features are collinear: how the effect splits among them is arbitrary."),
+    feature_constant: (p) => t("The style feature %(feature)s is the same in every battle and was left out of the fit.",
+      { feature: styleName(p.feature) }),
+  };
+
+  function categoryLabel(c) {
+    if (!c) return state ? state.category_label : "";
+    if (CATEGORIES[c.name]) return CATEGORIES[c.name];
+    if (c.language && languageNames) {
+      try {
+        const name = languageNames.of(c.language);
+        if (name && name !== c.language) return name.charAt(0).toLocaleUpperCase(lang) + name.slice(1);
+      } catch (_) { /* an odd code: the English label stands */ }
+    }
+    return c.label;
+  }
+
+  function styleName(name) {
+    return STYLE_FEATURES[name] || name;
+  }
+
+  function warningText(text, index) {
+    const coded = (state.warning_codes || [])[index];
+    const word = coded && coded.code && WARNINGS[coded.code];
+    return word ? word(coded.params || {}) : text;
+  }
+
   let state = null;
   let sort = { key: "rank", dir: "ascending" };
   let requestId = 0;
@@ -128,7 +227,7 @@
     const cell = el("td", `+${plus} / -${minus}`, "num");
     const low = row.ci_lower === null ? "−∞" : row.ci_lower.toFixed(1);
     const high = row.ci_upper === null ? "∞" : row.ci_upper.toFixed(1);
-    cell.title = `${low} to ${high}`;
+    cell.title = t("%(low)s to %(high)s", { low, high });
     return cell;
   }
 
@@ -137,7 +236,7 @@
     const low = row.elo_lower === null || row.elo_lower === undefined ? "−∞" : row.elo_lower.toFixed(0);
     const high = row.elo_upper === null || row.elo_upper === undefined ? "∞" : row.elo_upper.toFixed(0);
     const cell = el("td", `${row.elo.toFixed(0)} (${low}–${high})`, "num");
-    cell.title = `Online Elo ${row.elo.toFixed(1)}, interval ${low} to ${high}`;
+    cell.title = t("Online Elo %(elo)s, interval %(low)s to %(high)s", { elo: row.elo.toFixed(1), low, high });
     return cell;
   }
 
@@ -162,8 +261,10 @@
     const high = row.arena_hard_upper ?? null;
     const bounds = low !== null && high !== null ? ` (${low.toFixed(1)}–${high.toFixed(1)})` : "";
     const cell = el("td", `${row.arena_hard.toFixed(1)}%${bounds}`, "num");
-    const baseline = state.judge?.arena_hard_baseline;
-    cell.title = `Win rate against ${baseline || "the baseline"}` + (bounds ? `, interval${bounds}` : "");
+    const baseline = state.judge?.arena_hard_baseline || t("the baseline");
+    cell.title = bounds
+      ? t("Win rate against %(baseline)s, interval%(bounds)s", { baseline, bounds })
+      : t("Win rate against %(baseline)s", { baseline });
     return cell;
   }
 
@@ -181,8 +282,8 @@
       if (row.preliminary && !previousPreliminary) tr.classList.add("lb-first-preliminary");
       previousPreliminary = row.preliminary;
       if (row.preliminary) {
-        const label = el("td", "Preliminary", "lb-preliminary-label");
-        label.title = `Fewer than ${state.min_battles} battles: not ranked`;
+        const label = el("td", t("Preliminary"), "lb-preliminary-label");
+        label.title = tn("Fewer than %(n)s battle: not ranked", "Fewer than %(n)s battles: not ranked", state.min_battles);
         tr.append(label);
       } else tr.append(el("td", row.rank, "num"));
       if (shown.part) tr.append(el("td", row.part, "num"));
@@ -218,19 +319,22 @@
     for (const [name, c] of coefs) {
       const low = c.lower === null ? "−∞" : fixed(c.lower, 3);
       const high = c.upper === null ? "∞" : fixed(c.upper, 3);
-      const bounds = c.lower !== undefined ? ` (${low} to ${high})` : "";
-      list.append(el("li", `${name}: ${fixed(c.value, 3)}${bounds}`));
+      const bounds = c.lower !== undefined ? " (" + t("%(low)s to %(high)s", { low, high }) + ")" : "";
+      list.append(el("li", `${styleName(name)}: ${fixed(c.value, 3)}${bounds}`));
     }
     const counts = state.meta.counts || {};
     document.getElementById("lb-meta").textContent =
-      `${(counts.battles_rated ?? 0).toLocaleString()} battles` +
-      ` · snapshot ${state.snapshot} · computed ${state.created}`;
+      tn("%(n)s battle", "%(n)s battles", counts.battles_rated ?? 0) +
+      " · " + t("snapshot %(snapshot)s", { snapshot: state.snapshot }) +
+      " · " + t("computed %(created)s", { created: state.created });
     renderMethod();
     renderWarnings();
     renderFootnotes();
-    status.textContent =
-      `Showing ${state.models.length} of ${state.total_models} models — ${state.category_label}` +
-      (state.style_control ? " with style control" : "");
+    const category = categoryLabel(state.categories.find((c) => c.name === state.category));
+    const shown = { shown: state.models.length, total: state.total_models, category };
+    status.textContent = state.style_control
+      ? t("Showing %(shown)s of %(total)s models — %(category)s with style control", shown)
+      : t("Showing %(shown)s of %(total)s models — %(category)s", shown);
   }
 
   function percent(confidence) {
@@ -240,32 +344,35 @@
   function renderMethod() {
     const method = state.meta.method || {};
     const parts = [];
-    if (method.ties) parts.push(method.ties === "davidson" ? "ties: Davidson model" : "ties: half a win each");
+    if (method.ties) parts.push(method.ties === "davidson" ? t("ties: Davidson model") : t("ties: half a win each"));
     if (method.ci) {
-      const level = typeof method.confidence === "number" ? `${percent(method.confidence)} ` : "";
-      let ci = `${level}${method.ci === "sandwich" ? "sandwich (model-based)" : "bootstrap"} intervals`;
-      if (method.ci === "bootstrap" && method.rounds) ci += ` over ${method.rounds} rounds`;
+      const level = typeof method.confidence === "number" ? percent(method.confidence) : null;
+      const kind = method.ci === "sandwich" ? t("sandwich (model-based)") : t("bootstrap");
+      let ci = level === null
+        ? t("%(kind)s intervals", { kind })
+        : t("%(level)s %(kind)s intervals", { level, kind });
+      if (method.ci === "bootstrap" && method.rounds) ci += t(" over %(rounds)s rounds", { rounds: method.rounds });
       if (method.simultaneous) {
-        const how = method.simultaneous === "chi2" ? "chi-squared" : method.simultaneous === "bonferroni" ? "Bonferroni" : method.simultaneous;
-        ci += `, simultaneous for all models (${how})`;
-      } else if ("simultaneous" in method) ci += ", one model at a time";
+        const how = method.simultaneous === "chi2" ? t("chi-squared") : method.simultaneous === "bonferroni" ? "Bonferroni" : method.simultaneous;
+        ci += t(", simultaneous for all models (%(how)s)", { how });
+      } else if ("simultaneous" in method) ci += t(", one model at a time");
       parts.push(ci);
     }
     if ("reweight" in method) {
-      parts.push(method.reweight === "ipw" ? "votes reweighted by inverse sampling probability" : "votes not reweighted");
+      parts.push(method.reweight === "ipw" ? t("votes reweighted by inverse sampling probability") : t("votes not reweighted"));
     }
-    if (method.style_normalization) parts.push(`style normalisation: ${method.style_normalization}`);
+    if (method.style_normalization) parts.push(t("style normalisation: %(how)s", { how: method.style_normalization }));
     const line = document.getElementById("lb-method");
-    line.textContent = parts.length ? `Method: ${parts.join(" · ")}.` : "";
+    line.textContent = parts.length ? t("Method: %(parts)s.", { parts: parts.join(" · ") }) : "";
     line.hidden = parts.length === 0;
     document.getElementById("lb-ci-label").textContent =
-      typeof method.confidence === "number" ? `${percent(method.confidence)} CI` : "CI";
+      typeof method.confidence === "number" ? t("%(level)s CI", { level: percent(method.confidence) }) : t("CI");
   }
 
   function renderWarnings() {
     const warnings = state.warnings || [];
     const list = document.getElementById("lb-warnings-list");
-    list.replaceChildren(...warnings.map((w) => el("li", w)));
+    list.replaceChildren(...warnings.map((w, i) => el("li", warningText(w, i))));
     document.getElementById("lb-warnings").hidden = warnings.length === 0;
   }
 
@@ -274,31 +381,35 @@
     const method = state.meta.method || {};
     const preliminary = document.getElementById("lb-preliminary-note");
     preliminary.hidden = !(state.models.some((r) => r.preliminary) || counts.preliminary > 0);
-    preliminary.textContent =
-      `Models with fewer than ${state.min_battles.toLocaleString()} battles are preliminary: ` +
-      "they are listed after the ranked models and have no rank.";
+    preliminary.textContent = tn(
+      "Models with fewer than %(n)s battle are preliminary: they are listed after the ranked models and have no rank.",
+      "Models with fewer than %(n)s battles are preliminary: they are listed after the ranked models and have no rank.",
+      state.min_battles,
+    );
     const parts = document.getElementById("lb-parts-note");
     parts.hidden = !columns().part;
-    parts.textContent =
-      `The models form ${state.parts} groups (parts) that share no battles: ranks are computed ` +
-      "within each part, and ratings only compare inside one part.";
+    parts.textContent = t(
+      "The models form %(parts)s groups (parts) that share no battles: ranks are computed within each part, and ratings only compare inside one part.",
+      { parts: state.parts },
+    );
     const votes = document.getElementById("lb-votes-needed-note");
     votes.hidden = !columns().votes_needed;
-    const width = typeof method.votes_needed_width === "number" ? ` of ${method.votes_needed_width}` : "";
-    votes.textContent = `Votes needed: more battles a model needs for its interval to shrink to the target width${width}.`;
+    votes.textContent = typeof method.votes_needed_width === "number"
+      ? t("Votes needed: more battles a model needs for its interval to shrink to the target width of %(width)s.", { width: method.votes_needed_width })
+      : t("Votes needed: more battles a model needs for its interval to shrink to the target width.");
     const judge = state.judge || {};
     const judgeNote = document.getElementById("lb-judge-note");
     const judged = [];
-    if (judge.mt_bench) judged.push("MT-Bench: mean score (1–10) an LLM judge gave the model's answers");
+    if (judge.mt_bench) judged.push(t("MT-Bench: mean score (1–10) an LLM judge gave the model's answers"));
     if (judge.arena_hard) {
-      judged.push(
-        `Arena-Hard: ${judge.arena_hard_style ? "style-controlled " : ""}win rate against ` +
-          `${judge.arena_hard_baseline || "the baseline"} as an LLM judge saw it, with its interval`,
-      );
+      const baseline = judge.arena_hard_baseline || t("the baseline");
+      judged.push(judge.arena_hard_style
+        ? t("Arena-Hard: style-controlled win rate against %(baseline)s as an LLM judge saw it, with its interval", { baseline })
+        : t("Arena-Hard: win rate against %(baseline)s as an LLM judge saw it, with its interval", { baseline }));
     }
     judgeNote.hidden = judged.length === 0;
     judgeNote.textContent = judged.length
-      ? `${judged.join("; ")}. These come from arena judge reports, not from votes.`
+      ? t("%(notes)s. These come from arena judge reports, not from votes.", { notes: judged.join("; ") })
       : "";
     const list = document.getElementById("lb-notes");
     const codes = [...new Set(state.models.flatMap((r) => r.notes || []))];
@@ -316,7 +427,7 @@
   function renderControls() {
     fillSelect(
       controls.category,
-      state.categories.map((c) => ({ value: c.name, label: c.label })),
+      state.categories.map((c) => ({ value: c.name, label: categoryLabel(c) })),
       state.category,
     );
     const current = state.categories.find((c) => c.name === state.category);
@@ -325,8 +436,8 @@
       option.disabled = !modes.includes(option.value === "true");
     }
     controls.style.value = state.style_control ? "true" : "false";
-    fillSelect(controls.organization, state.organizations, state.filters.organization || "", "All");
-    fillSelect(controls.license, state.licenses, state.filters.license || "", "All");
+    fillSelect(controls.organization, state.organizations, state.filters.organization || "", t("All"));
+    fillSelect(controls.license, state.licenses, state.filters.license || "", t("All"));
     controls.minVotes.value = String(state.filters.min_votes || 0);
   }
 
@@ -350,16 +461,32 @@
     return params;
   }
 
+  // An error answer worded from its code and field (the API's own text is English); the
+  // server's text only for a code this page does not know.
+  function errorText(httpStatus, err, params) {
+    const code = err?.code;
+    if (code === "not_found" && err.param === "category") {
+      return params.get("style_control") === "true"
+        ? t("There is no leaderboard with style control for this category.")
+        : t("There is no leaderboard for this category.");
+    }
+    if (code === "no_leaderboard") return t("No leaderboard has been computed yet.");
+    if (code === "invalid_body" || httpStatus === 422) {
+      return t("A filter has a value the leaderboard cannot use. Check the filters and try again.");
+    }
+    return err?.message || t("Error %(status)s", { status: httpStatus });
+  }
+
   async function reload() {
     const params = query();
     const id = ++requestId;
-    status.textContent = "Loading…";
+    status.textContent = t("Loading…");
     try {
       const response = await fetch(`${apiUrl}?${params}`, { headers: { Accept: "application/json" } });
       const body = await response.json();
       if (id !== requestId) return; // a newer request superseded this one
       if (!response.ok) {
-        status.textContent = body?.error?.message || `Error ${response.status}`;
+        status.textContent = errorText(response.status, body?.error, params);
         return;
       }
       state = body;
@@ -367,7 +494,7 @@
       history.replaceState(null, "", `${location.pathname}?${params}`);
       reloadPlots(params, id);
     } catch (err) {
-      if (id === requestId) status.textContent = "Could not load the leaderboard. Try again.";
+      if (id === requestId) status.textContent = t("Could not load the leaderboard. Try again.");
     }
   }
 
