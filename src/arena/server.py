@@ -1,6 +1,7 @@
 """The composition root of ``arena serve``: one FastAPI app with the gateway and the web app.
 
-``create_server_app(settings)`` opens the database (migrating it to head), builds the
+``create_server_app(settings)`` opens the database (migrating it to head, and refusing a
+secret key other than the one the database's replicas share), builds the
 providers of the model registry file, the worker pool, API-key access and rate limits, and
 mounts the ``/v1`` gateway and the worker registration routes. The web app's routers are
 included at the marked hook below.
@@ -40,14 +41,11 @@ def build_static_providers(
     """Providers for every registry model not served by registered workers.
 
     OpenAI-compatible models share the gateway's ``client`` (one pool for all upstreams);
-    every other kind is built by ``arena.providers.registry.build_provider``."""
-    from arena.providers.registry import build_provider
+    every other kind is built by ``arena.providers.registry.build_provider``; routers reuse
+    their targets' providers (a local target is loaded once)."""
+    from arena.providers.registry import build_providers
 
-    return {
-        spec.name: build_provider(spec, settings, client)
-        for spec in registry.models
-        if spec.provider != "workers"
-    }
+    return build_providers(registry, settings, client)
 
 
 def model_card(spec: ModelSpec) -> dict[str, Any]:
@@ -113,6 +111,18 @@ def worker_provider_factory(
     return build
 
 
+def check_replica_secret(db: Any, settings: Settings) -> None:
+    """Raise ``arena.store.replica_settings.ReplicaMismatch`` when the database was set up
+    by replicas with another secret key: every way of building this server checks it, not
+    only ``arena serve``, since sessions and hashed addresses must mean the same everywhere."""
+    from arena.store.replica_settings import check_secret_fingerprint
+    from arena.web.app import resolve_secret
+
+    check_secret_fingerprint(
+        db, resolve_secret(settings), from_environment=bool(settings.secret_key)
+    )
+
+
 def create_server_app(
     settings: Settings,
     registry: RegistryFile | None = None,
@@ -135,6 +145,11 @@ def create_server_app(
         registry = load_configured_registry(settings)
     db = Database.from_settings(settings)
     upgrade(db.url)
+    try:
+        check_replica_secret(db, settings)
+    except BaseException:
+        db.dispose()
+        raise
     # One pool for every OpenAI-compatible upstream and worker; closed once, at shutdown.
     client = UpstreamClient(
         connect_timeout_s=settings.connect_timeout_s, max_connections=4096, shared=True

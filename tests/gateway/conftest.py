@@ -44,6 +44,9 @@ def fast_settings(tmp_path: Any, **overrides: Any) -> Settings:
         "heartbeat_expiry_s": 600.0,
         "key_cache_ttl_s": 0.2,
         "max_request_bytes": 64 * 1024,
+        # Tests on the session's shared PostgreSQL database are replicas of one deployment:
+        # they share a key, as replicas must (a server refuses another one).
+        "secret_key": "gateway-test-secret",
     }
     values.update(overrides)
     return Settings(**values)

@@ -58,13 +58,11 @@ def _open_database(settings: Any) -> Any:
 
 def _check_replica_secret(settings: Any, db: Any) -> None:
     """Refuse to start when another replica set the database up with a different secret."""
-    from arena.store.replica_settings import ReplicaMismatch, check_secret_fingerprint
-    from arena.web.app import resolve_secret
+    from arena.server import check_replica_secret
+    from arena.store.replica_settings import ReplicaMismatch
 
     try:
-        check_secret_fingerprint(
-            db, resolve_secret(settings), from_environment=bool(settings.secret_key)
-        )
+        check_replica_secret(db, settings)
     except ReplicaMismatch as e:
         typer.echo(f"refusing to start: {e}", err=True)
         raise typer.Exit(2) from None
@@ -123,7 +121,11 @@ def serve(
         )
     else:
         log.info("%d active API key(s): requests need 'Authorization: Bearer <key>'", active)
-    app = create_server_app(settings, registry)
+    try:
+        app = create_server_app(settings, registry)
+    except RegistryError as e:  # a model that cannot be built (e.g. an untrained router)
+        typer.echo(str(e), err=True)
+        raise typer.Exit(2) from None
     uvicorn.run(
         app,
         host=settings.host,
