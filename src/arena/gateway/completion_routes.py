@@ -21,6 +21,7 @@ from arena.gateway.client_connection import (
     EventStreamResponse,
     cancel_on_disconnect,
 )
+from arena.gateway.routed_models import ROUTED_HEADER, route_targets
 from arena.gateway.routing import DeltaStream, open_stream
 from arena.gateway.streaming import (
     DONE,
@@ -68,6 +69,8 @@ async def _generate(request: Request, *, chat: bool) -> Response:
         caller, body = await gw.admit(request, ChatCompletionRequest if chat else CompletionRequest)
         targets = gw.router.targets(body.model)
         model_label = body.model
+        targets, routed = await route_targets(gw, targets, body)
+        answering = routed or body.model  # the response's ``model``: who really answered
         start = _starter(body, chat=chat)
         response_id = new_id("chatcmpl" if chat else "cmpl")
         created = now_s()
@@ -89,18 +92,20 @@ async def _generate(request: Request, *, chat: bool) -> Response:
             run = _StreamRun(
                 gw,
                 stream,
-                ChunkEncoder(response_id=response_id, created=created, model=body.model, chat=chat),
+                ChunkEncoder(response_id=response_id, created=created, model=answering, chat=chat),
                 caller=caller,
                 endpoint=endpoint,
                 model=body.model,
+                answering=answering,
                 include_usage=body.wants_usage_chunk(),
                 prompt_chars=_prompt_chars(body),
                 started=started,
             )
             handed_off = True
-            return EventStreamResponse(
-                run.events(), on_close=run.close, headers={"x-arena-backend": stream.target.label}
-            )
+            headers = {"x-arena-backend": stream.target.label}
+            if routed:
+                headers[ROUTED_HEADER] = routed
+            return EventStreamResponse(run.events(), on_close=run.close, headers=headers)
 
         async def collect() -> tuple[DeltaFold, str]:
             stream = await open_stream(
@@ -127,14 +132,16 @@ async def _generate(request: Request, *, chat: bool) -> Response:
             fold.usage = estimate_usage(_prompt_chars(body), fold)
         await gw.account(caller, body.model, fold.usage)
         if chat:
-            payload = fold.chat_body(response_id=response_id, created=created, model=body.model)
+            payload = fold.chat_body(response_id=response_id, created=created, model=answering)
         else:
             payload = fold.completion_body(
-                response_id=response_id, created=created, model=body.model
+                response_id=response_id, created=created, model=answering
             )
         status = 200
         response = json_response(payload)
         response.headers["x-arena-backend"] = backend
+        if routed:
+            response.headers[ROUTED_HEADER] = routed
         return response
     except ClientDisconnected:
         status = CLIENT_CLOSED
@@ -191,6 +198,7 @@ class _StreamRun:
         include_usage: bool,
         prompt_chars: int,
         started: float,
+        answering: str | None = None,
     ) -> None:
         self.gw = gw
         self.stream = stream
@@ -205,7 +213,7 @@ class _StreamRun:
         self.fold = DeltaFold()
         self.relay = RawChunkRelay(
             upstream_model=stream.target.provider.info.upstream_model,
-            public_model=model,
+            public_model=answering or model,
             include_usage=include_usage,
         )
 

@@ -1,7 +1,7 @@
 """Prometheus metrics of one gateway app, in its own ``CollectorRegistry`` (no global state).
 
-Requests, latency, time to first token, tokens, upstream errors, in-flight requests and
-live workers per model (read from the worker pool at scrape time).
+Requests, latency, time to first token, tokens, upstream errors, routed requests per target,
+in-flight requests and live workers per model (read from the worker pool at scrape time).
 """
 
 from __future__ import annotations
@@ -55,6 +55,12 @@ class GatewayMetrics:
         )
         self.upstream_errors = Counter(
             "arena_upstream_errors", "Backend failures", ["model", "code"], registry=r
+        )
+        self.routed = Counter(
+            "arena_routed_requests",
+            "Requests to a router model, by the model it chose",
+            ["model", "target"],
+            registry=r,
         )
         self.in_flight = Gauge(
             "arena_requests_in_flight", "Requests being answered", ["endpoint"], registry=r

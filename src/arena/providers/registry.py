@@ -37,7 +37,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from arena.providers.router import RoutedTarget, check_router_targets, complete_router_spec
 
 # Engines that speak the OpenAI API, with the base URL they listen on by default.
 OPENAI_COMPATIBLE_DEFAULTS: dict[str, str | None] = {
@@ -67,6 +77,7 @@ ProviderKind = Literal[
     "local",
     "workers",
     "demo",
+    "router",
 ]
 
 
@@ -105,6 +116,14 @@ class ModelSpec(BaseModel):
     link: str | None = None
     aliases: list[str] = Field(default_factory=list, description="Other names it may call itself.")
     arena: ArenaFlags = Field(default_factory=ArenaFlags)
+    # provider: router (arena.providers.router): which registry models it routes between.
+    router: str | None = Field(default=None, description="random, a router name or directory.")
+    strong: str | None = None
+    weak: str | None = None
+    models: list[RoutedTarget] = Field(default_factory=list, description="Targets with costs.")
+    threshold: float | None = Field(default=None, allow_inf_nan=False)
+    embed_model: str | None = Field(default=None, description="Embeds prompts for the router.")
+    _peers: dict[str, ModelSpec] = PrivateAttr(default_factory=dict)
 
     @field_validator("base_url")
     @classmethod
@@ -122,6 +141,7 @@ class ModelSpec(BaseModel):
 
     @model_validator(mode="after")
     def _provider_needs(self) -> ModelSpec:
+        complete_router_spec(self)
         if self.provider == "local" and not self.model_path:
             raise ValueError("provider 'local' needs model_path (a directory or hub id)")
         if self.provider == "openai_compatible" and not self.base_url:
@@ -166,6 +186,17 @@ class RegistryFile(BaseModel):
             if spec.name in seen:
                 raise ValueError(f"model name {spec.name!r} appears more than once")
             seen.add(spec.name)
+        return self
+
+    @model_validator(mode="after")
+    def _router_targets(self) -> RegistryFile:
+        problems = check_router_targets(self.models)
+        if problems:
+            raise ValueError("; ".join(problems))
+        peers = {spec.name: spec for spec in self.models}
+        for spec in self.models:
+            if spec.provider == "router":
+                spec._peers = peers  # what build_provider builds the targets from
         return self
 
     @model_validator(mode="after")
@@ -233,24 +264,39 @@ def load_registry(path: str | Path) -> RegistryFile:
 # ---------------------------------------------------------------- building providers
 
 
-def build_providers(registry: RegistryFile, settings: Any = None) -> dict[str, Any]:
+def build_providers(
+    registry: RegistryFile, settings: Any = None, client: Any = None
+) -> dict[str, Any]:
     """One ``Provider`` per model of the registry, keyed by public model name.
 
-    ``workers`` models are skipped: registered workers serve them. Providers own HTTP
-    clients or loaded models; close them with ``await provider.aclose()``.
+    ``workers`` models are skipped: registered workers serve them. ``client``: a shared HTTP
+    client for OpenAI-compatible models. Providers own HTTP clients or loaded models; close
+    them with ``await provider.aclose()``.
     """
     providers: dict[str, Any] = {}
     for spec in registry.models:
-        if spec.provider == "workers":
+        if spec.provider in ("workers", "router"):
             continue
-        providers[spec.name] = build_provider(spec, settings)
+        providers[spec.name] = build_provider(spec, settings, client)
+    # Second pass: a router wraps the providers just built instead of building its own.
+    for spec in registry.models:
+        if spec.provider == "router":
+            providers[spec.name] = build_provider(spec, settings, client, built=providers)
     return providers
 
 
-def build_provider(spec: ModelSpec, settings: Any = None, client: Any = None) -> Any:
+def build_provider(
+    spec: ModelSpec, settings: Any = None, client: Any = None, built: Any = None
+) -> Any:
     """The provider for ``spec``. ``client``: a shared HTTP client that OpenAI-compatible
-    models use instead of a private one (one connection pool for many upstreams)."""
+    models use instead of a private one (one connection pool for many upstreams). ``built``:
+    providers a router reuses for its targets (it builds any other one itself)."""
     from arena.providers.upstream_http import Timeouts
+
+    if spec.provider == "router":
+        from arena.providers.router import build_router_provider
+
+        return build_router_provider(spec, spec._peers, settings, client, built)
 
     timeouts = Timeouts.from_settings(settings, spec.timeout_s)
     capabilities = frozenset(spec.capabilities)
