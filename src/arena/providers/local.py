@@ -63,6 +63,24 @@ def resolve_device(device: str) -> str:
     return "cpu"
 
 
+def _load_weights(model_path: str, dtype: Any, auto_class: Any) -> Any:
+    """The model's weights; a LoRA adapter directory (``arena train --lora --adapter-only``
+    writes one) is loaded on its base model and merged, so decoding costs what the base's does.
+    """
+    from pathlib import Path
+
+    if not (Path(model_path) / "adapter_config.json").is_file():
+        return auto_class.from_pretrained(model_path, dtype=dtype)
+    try:
+        from peft import AutoPeftModelForCausalLM
+    except ImportError as e:
+        raise UpstreamError(
+            f"{model_path} is a LoRA adapter; loading it needs peft (pip install "
+            f"'arena[train]'): {e}"
+        ) from None
+    return AutoPeftModelForCausalLM.from_pretrained(model_path, dtype=dtype).merge_and_unload()
+
+
 def load_model(model_path: str, device: str = "auto") -> LoadedModel:
     """Load tokenizer and model (blocking; call from a thread)."""
     try:
@@ -81,7 +99,7 @@ def load_model(model_path: str, device: str = "auto") -> LoadedModel:
         dtype = torch.float16
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_path)
-        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
+        model = _load_weights(model_path, dtype, AutoModelForCausalLM)
         model.to(where)
         model.eval()
     except Exception as e:  # a corrupt file raises the loader's own errors (SafetensorError...)
