@@ -101,3 +101,16 @@ def arena_server(tmp_path) -> Iterator[Any]:
 
     yield start
     stack.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium per test module (pages get a fresh context each)."""
+    from playwright.sync_api import sync_playwright
+
+    from support.browser import launch_chromium
+
+    with sync_playwright() as p:
+        b = launch_chromium(p)
+        yield b
+        b.close()

@@ -8,9 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from support.browser import launch_chromium
 from support.web_fakes import ScriptedProvider
 
 pytestmark = pytest.mark.browser
@@ -24,14 +23,6 @@ XSS = (
     "<img src=x onerror=\"window.__pwned = 2; alert('img')\"> and "
     "[link](javascript:window.__pwned=3) done."
 )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = launch_chromium(p)
-        yield b
-        b.close()
 
 
 @pytest.fixture

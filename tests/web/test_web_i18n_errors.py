@@ -16,21 +16,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from PIL import Image
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from support.browser import launch_chromium
 from support.servers import serve_app
 from support.web_fakes import ScriptedProvider
 
 NAMES = ("kestrel-model", "merlin-model")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = launch_chromium(p)
-        yield b
-        b.close()
 
 
 @pytest.fixture

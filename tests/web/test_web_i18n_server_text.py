@@ -16,14 +16,13 @@ import httpx
 import numpy as np
 import pytest
 from fastapi import FastAPI
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from arena.leaderboard.build import refresh_artifacts
 from arena.leaderboard.compute import RatingSettings
 from arena.ratings.bradley_terry import resample_prior_warning
 from arena.web.leaderboard_page import leaderboard_router
 from arena.web.leaderboard_text import category_language, warning_code
-from support.browser import launch_chromium
 from support.servers import serve_app
 from support.web_fakes import ScriptedProvider
 
@@ -177,14 +176,6 @@ def visible(page: Page, names: list[str]) -> set[str]:
         if re.search(r"[A-Za-z]{3}", bare) and not text.startswith("/"):
             texts.add(text)
     return texts
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = launch_chromium(p)
-        yield b
-        b.close()
 
 
 def _page_in(browser: Browser, locale: str) -> Any:

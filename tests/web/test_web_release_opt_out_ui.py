@@ -5,28 +5,17 @@ answer (the session gone from under the page) is shown in the page's language.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from arena.store.models import Battle
-from support.browser import launch_chromium
 from support.web_fakes import ScriptedProvider
 
 NAMES = ("heron-model", "egret-model")
 KEEP_OUT = "Keep my conversations out"
 KEPT_OUT = "Your conversations are kept out"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = launch_chromium(p)
-        yield b
-        b.close()
 
 
 def _page(browser: Browser, locale: str = "en-US") -> Page:

@@ -5,15 +5,13 @@ and TeX typeset by the vendored KaTeX under the site's CSP."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from html.parser import HTMLParser
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from arena.web.markdown import render_markdown
 from arena.web.turn_frames import LiveMarkdown
-from support.browser import launch_chromium
 from support.web_fakes import ScriptedProvider, SSEEvent, parse_sse
 
 MARKDOWN = (
@@ -234,14 +232,6 @@ def test_vendored_katex_is_served_and_nothing_else(arena_server):
 
 
 # ------------------------------------------------------------------ in a browser
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = launch_chromium(p)
-        yield b
-        b.close()
 
 
 CSP_LISTENER = """

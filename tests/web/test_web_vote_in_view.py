@@ -7,11 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import select
 
 from arena.store.models import Vote
-from support.browser import launch_chromium
 from support.processes import wait_until
 from support.web_fakes import ScriptedProvider
 
@@ -37,14 +36,6 @@ BUTTONS_ON_TOP = """() => Array.from(document.querySelectorAll('#votebar button[
     return {vote: b.dataset.vote, x, y, inside, onTop: !!hit && b.contains(hit),
             hit: hit ? hit.tagName + '.' + hit.className : null};
   })"""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = launch_chromium(p)
-        yield b
-        b.close()
 
 
 @pytest.fixture
