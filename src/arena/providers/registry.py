@@ -36,7 +36,6 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -48,6 +47,7 @@ from pydantic import (
 )
 
 from arena.providers.router import RoutedTarget, check_router_targets, complete_router_spec
+from arena.yaml_files import read_yaml, validate_document
 
 # Engines that speak the OpenAI API, with the base URL they listen on by default.
 OPENAI_COMPATIBLE_DEFAULTS: dict[str, str | None] = {
@@ -219,46 +219,22 @@ class RegistryFile(BaseModel):
         return self
 
 
-def _describe(error: ValidationError, doc: Any) -> str:
-    lines = []
-    for e in error.errors():
-        loc = list(e["loc"])
-        where = ".".join(str(p) for p in loc) or "(file)"
-        # Name the model, not just its index, when we can.
-        if len(loc) >= 2 and loc[0] == "models" and isinstance(loc[1], int):
-            try:
-                name = doc["models"][loc[1]].get("name")
-            except (KeyError, IndexError, TypeError, AttributeError):
-                name = None
-            if name:
-                where = f"models[{loc[1]}] ({name})" + "".join(f".{p}" for p in loc[2:])
-        lines.append(f"  - {where}: {e['msg']}")
-    return "\n".join(lines)
-
-
 def parse_registry(doc: Any, source: str = "<registry>") -> RegistryFile:
-    if doc is None:
-        doc = {}
-    if not isinstance(doc, dict):
-        raise RegistryError(f"{source}: the top level must be a mapping with a 'models' list")
-    try:
-        return RegistryFile.model_validate(doc)
-    except ValidationError as e:
-        raise RegistryError(f"{source} is invalid:\n{_describe(e, doc)}") from None
+    return validate_document(
+        {} if doc is None else doc,
+        RegistryFile,
+        source=source,
+        error=RegistryError,
+        list_key="models",
+        name_key="name",
+        label=lambda i, name: f"models[{i}] ({name})" if name else None,
+    )
 
 
 def load_registry(path: str | Path) -> RegistryFile:
     """Read and validate a registry YAML file, raising ``RegistryError`` with every problem."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise RegistryError(f"cannot read model registry {path}: {e.strerror}") from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise RegistryError(f"{path} is not valid YAML: {e}") from None
-    return parse_registry(doc, str(path))
+    return parse_registry(read_yaml(path, RegistryError, "model registry"), str(path))
 
 
 # ---------------------------------------------------------------- building providers

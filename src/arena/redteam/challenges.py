@@ -31,10 +31,10 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from arena.redteam.canaries import PlantedSecret, SecretKind, make_canary
+from arena.yaml_files import read_yaml, validate_document
 
 SECRET_PLACEHOLDER = "{secret}"
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -186,47 +186,22 @@ class ChallengeSet(BaseModel):
 _KINDS = ("say_phrase", "leak_secret", "judge_goal")
 
 
-def _describe(error: ValidationError, doc: dict[str, Any]) -> str:
-    lines = []
-    for e in error.errors():
-        loc = list(e["loc"])
-        # Drop pydantic's union tag from the path: the operator never wrote it.
-        if len(loc) >= 3 and loc[0] == "challenges" and loc[2] in _KINDS:
-            del loc[2]
-        where = ".".join(str(p) for p in loc) or "(file)"
-        if len(loc) >= 2 and loc[0] == "challenges" and isinstance(loc[1], int):
-            try:
-                cid = doc["challenges"][loc[1]].get("id")
-            except (KeyError, IndexError, TypeError, AttributeError):
-                cid = None
-            head = f"challenge {loc[1]}" + (f" ({cid})" if cid else "")
-            where = head + "".join(f".{p}" for p in loc[2:]) if len(loc) > 2 else head
-        msg = e["msg"].removeprefix("Value error, ")
-        lines.append(f"  - {where}: {msg}")
-    return "\n".join(lines)
-
-
 def parse_challenges(doc: Any, source: str = "<challenges>") -> ChallengeSet:
     """Validate an already-parsed YAML document; ``ChallengeFileError`` lists every problem."""
-    if not isinstance(doc, dict):
-        raise ChallengeFileError(
-            f"{source}: the top level must be a mapping with a 'challenges' list"
-        )
-    try:
-        return ChallengeSet.model_validate(doc)
-    except ValidationError as e:
-        raise ChallengeFileError(f"{source} is invalid:\n{_describe(e, doc)}") from None
+    return validate_document(
+        doc,
+        ChallengeSet,
+        source=source,
+        error=ChallengeFileError,
+        list_key="challenges",
+        name_key="id",
+        label=lambda i, cid: f"challenge {i}" + (f" ({cid})" if cid else ""),
+        drop=_KINDS,
+        message=lambda m: m.removeprefix("Value error, "),
+    )
 
 
 def load_challenges(path: str | Path) -> ChallengeSet:
     """Read and validate a challenges YAML file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ChallengeFileError(f"cannot read challenges file {path}: {e.strerror}") from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ChallengeFileError(f"{path} is not valid YAML: {e}") from None
-    return parse_challenges(doc, str(path))
+    return parse_challenges(read_yaml(path, ChallengeFileError, "challenges file"), str(path))
