@@ -22,7 +22,8 @@ from arena.cli import app
 from arena.store.db import Database
 from arena.store.models import utcnow
 from arena.store.pipeline_tables import VoterFlag
-from pipeline.pipeline_store import add_battle, empty_store
+from pipeline.pipeline_store import add_battle
+from support.empty_store import empty_store
 from support.shared_data import SHARED_DATA
 
 MT_BENCH = SHARED_DATA / "mt_bench" / "question.jsonl"

@@ -24,7 +24,8 @@ from arena.store.battle_tags import iter_tag_values
 from arena.store.db import Database
 from arena.store.models import utcnow
 from arena.store.pipeline_tables import VoterFlag
-from pipeline.pipeline_store import add_battle, empty_store
+from pipeline.pipeline_store import add_battle
+from support.empty_store import empty_store
 
 ANSWER = json.dumps(
     {**dict.fromkeys(CRITERIA_ALIASES, True), "score": 4, "math": True, "creative_writing": False}

@@ -16,7 +16,8 @@ from arena.leaderboard.shared import recompute_shared
 from arena.pipeline.runner import run_pipeline
 from arena.store.db import Database
 from arena.store.leaderboard_sets import published_head
-from pipeline.pipeline_store import add_battle, empty_store
+from pipeline.pipeline_store import add_battle
+from support.empty_store import empty_store
 
 SETTINGS = RatingSettings(rounds=5, min_battles=0)
 PROMPTS = ["请推荐几本好看的小说。", "Recommend a few good novels to read."]

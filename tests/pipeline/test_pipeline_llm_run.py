@@ -13,7 +13,8 @@ from arena.pipeline.llm_taggers import LLM_TAGGERS
 from arena.pipeline.moderation_tagger import moderation_taggers
 from arena.pipeline.runner import run_pipeline
 from arena.store.battle_tags import iter_tag_values
-from pipeline.pipeline_store import add_battle, empty_store
+from pipeline.pipeline_store import add_battle
+from support.empty_store import empty_store
 
 PROMPTS = [
     ["What is 12 * 13?"],

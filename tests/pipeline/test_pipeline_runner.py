@@ -22,7 +22,8 @@ from arena.store.export import clean_battles
 from arena.store.leaderboard_sets import mark_pipeline_changed, publish_set, published_head
 from arena.store.models import utcnow
 from arena.store.pipeline_tables import BattleTag, VoterFlag
-from pipeline.pipeline_store import add_battle, empty_store
+from pipeline.pipeline_store import add_battle
+from support.empty_store import empty_store
 
 PROMPTS = [
     ["Write a Python function that reverses a string."],

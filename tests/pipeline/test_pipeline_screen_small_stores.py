@@ -21,7 +21,8 @@ from arena.pipeline.voter_screen import run_voter_screen
 from arena.store.db import Database
 from arena.store.leaderboard_sets import publish_set, published_head
 from arena.store.voter_flags import list_voter_flags
-from pipeline.pipeline_store import add_battle, empty_store
+from pipeline.pipeline_store import add_battle
+from support.empty_store import empty_store
 
 WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
 VOTES = ("a", "b", "tie", "bothbad")

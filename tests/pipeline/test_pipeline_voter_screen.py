@@ -11,7 +11,6 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from sqlalchemy import text
 
 from arena.pipeline.voter_screen import load_votes, run_voter_screen
 from arena.ratings.errors import RatingInputError
@@ -19,11 +18,10 @@ from arena.store.battles import create_battle
 from arena.store.conversations import add_message
 from arena.store.db import Database
 from arena.store.export import clean_battles
-from arena.store.migrate import upgrade
-from arena.store.models import Base
 from arena.store.sessions import create_session
 from arena.store.voter_flags import flagged_judges, judge_value, list_voter_flags
 from arena.store.votes import record_vote
+from support.empty_store import empty_store
 
 # Rating points 300 / 150 / 0, in natural-log units (scale 400, base 10).
 THETA = {"strong": 300 / 173.72, "middle": 150 / 173.72, "weak": 0.0}
@@ -35,16 +33,8 @@ VOTES_EACH = 24
 @pytest.fixture
 def voter_db(database_url: str) -> Iterator[Database]:
     """A migrated database with every table empty."""
-    upgrade(database_url)
-    database = Database(database_url)
-    if database.engine.dialect.name == "postgresql":
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        with database.engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    try:
+    with empty_store(database_url) as database:
         yield database
-    finally:
-        database.dispose()
 
 
 def _battle(db: Database, a: str, b: str, vote: str, *, ip_hash=None, session_id=None) -> None:

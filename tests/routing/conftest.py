@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import text
 
 from arena.routing.benchmarks import BenchmarkTable
 from arena.routing.data import PreferenceData
@@ -105,17 +104,7 @@ def write_routellm_folder(root: Path, table: BenchmarkTable, contaminated: list[
 @pytest.fixture
 def store_db(database_url: str) -> Iterator:
     """A migrated, emptied database (SQLite, then PostgreSQL)."""
-    from arena.store.db import Database
-    from arena.store.migrate import upgrade
-    from arena.store.models import Base
+    from support.empty_store import empty_store
 
-    upgrade(database_url)
-    db = Database(database_url)
-    if db.engine.dialect.name == "postgresql":
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        with db.engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    try:
+    with empty_store(database_url) as db:
         yield db
-    finally:
-        db.dispose()

@@ -8,27 +8,16 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import text
 
 from arena.store.db import Database
-from arena.store.migrate import upgrade
-from arena.store.models import Base
+from support.empty_store import empty_store
 
 
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
     """A database at the newest schema with every table empty."""
-    upgrade(database_url)
-    database = Database(database_url)
-    if database.engine.dialect.name == "postgresql":
-        # The PostgreSQL database is shared by the whole test session: start from empty.
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        with database.engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    try:
+    with empty_store(database_url) as database:
         yield database
-    finally:
-        database.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

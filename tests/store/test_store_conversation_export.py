@@ -18,7 +18,7 @@ from arena.pipeline.release import export_conversations
 from arena.store.battles import create_battle
 from arena.store.conversation_export import iter_release_battles
 from arena.store.conversations import add_message
-from arena.store.export import _session_judge
+from arena.store.export import session_judge
 from arena.store.models import Battle
 from arena.store.pipeline_tables import BattleTag, VoterFlag
 from arena.store.release_opt_outs import is_opted_out, opt_out_session
@@ -104,7 +104,7 @@ def stocked(db):
     ids["flagged_ip"] = _battle(db, flagged_ip, ip_hash="ip-flagged")
     ids["flagged_session"] = _battle(db, flagged_session)
     with db.session() as s:
-        for kind, voter in (("ip", "ip-flagged"), ("session", _session_judge(flagged_session))):
+        for kind, voter in (("ip", "ip-flagged"), ("session", session_judge(flagged_session))):
             s.add(
                 VoterFlag(
                     voter_kind=kind,

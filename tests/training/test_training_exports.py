@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from arena.cli import app
 from arena.store.pipeline_tables import BattleTag, VoterFlag
-from pipeline.pipeline_store import add_battle, empty_store
+from pipeline.pipeline_store import add_battle
+from support.empty_store import empty_store
 
 runner = CliRunner()
 EMAIL = "jane.doe@example.com"

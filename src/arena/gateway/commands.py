@@ -56,18 +56,6 @@ def _open_database(settings: Any) -> Any:
     return db
 
 
-def _check_replica_secret(settings: Any, db: Any) -> None:
-    """Refuse to start when another replica set the database up with a different secret."""
-    from arena.server import check_replica_secret
-    from arena.store.replica_settings import ReplicaMismatch
-
-    try:
-        check_replica_secret(db, settings)
-    except ReplicaMismatch as e:
-        typer.echo(f"refusing to start: {e}", err=True)
-        raise typer.Exit(2) from None
-
-
 # ---------------------------------------------------------------- arena serve
 
 
@@ -89,6 +77,7 @@ def serve(
     from arena.providers.registry import RegistryError
     from arena.server import create_server_app, load_configured_registry
     from arena.store.keys import count_active_keys
+    from arena.store.replica_settings import ReplicaMismatch
 
     _configure_logging(log_level.upper())
     settings = _settings(host=host, port=port, config_path=config, database_url=database_url)
@@ -100,7 +89,6 @@ def serve(
     db = _open_database(settings)
     try:
         active = count_active_keys(db)
-        _check_replica_secret(settings, db)
     finally:
         db.dispose()
     loopback = is_loopback(settings.host)
@@ -125,6 +113,9 @@ def serve(
         app = create_server_app(settings, registry)
     except RegistryError as e:  # a model that cannot be built (e.g. an untrained router)
         typer.echo(str(e), err=True)
+        raise typer.Exit(2) from None
+    except ReplicaMismatch as e:  # another replica set the database up with another secret
+        typer.echo(f"refusing to start: {e}", err=True)
         raise typer.Exit(2) from None
     uvicorn.run(
         app,

@@ -225,7 +225,7 @@ def export_conversations(
     return report
 
 
-def _check_database(url: str) -> None:
+def check_database(url: str) -> None:
     """A clear usage error (exit code 2) when ``url`` is not an Arena database at the newest
     schema."""
     import typer
@@ -272,7 +272,7 @@ def release_from_url(url: str, out: Path, fmt: str, phone_regions: Sequence[str]
         )
     if Path(out).is_dir():
         raise typer.BadParameter(f"{out} is a directory; give a file name", param_hint="--out")
-    _check_database(url)
+    check_database(url)
     db = Database(url)
     scrubber = Scrubber(phone_regions=regions)
     try:

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import exists, or_, select
 
 from arena.store.db import Database
-from arena.store.export import _session_judge
+from arena.store.export import session_judge
 from arena.store.pipeline_tables import BattleTag, ReleaseOptOut, VoterFlag
 from arena.store.records import BATTLES, CONVERSATIONS, MESSAGES, VOTES
 
@@ -172,7 +172,7 @@ def iter_release_battles(
             votes = conn.execute(_votes_query(after, batch_size)).mappings().all()
             kept = []
             for vote in votes:
-                voter = vote["ip_hash"] or _session_judge(vote["session_id"])
+                voter = vote["ip_hash"] or session_judge(vote["session_id"])
                 if vote["release_excluded"] or vote["opted_out"]:
                     excluded["opted_out"] += 1
                 elif voter is not None and voter in flagged:

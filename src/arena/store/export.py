@@ -123,7 +123,7 @@ def _sum_counts(texts: list[str], counter: Callable[[str], dict]) -> dict[str, d
     return total
 
 
-def _session_judge(session_id: str | None) -> str | None:
+def session_judge(session_id: str | None) -> str | None:
     """A stable voter id from a session id. The session id itself is the visitor's cookie,
     so it must never appear in a published dataset: a one-way hash of it goes out instead."""
     if not session_id:
@@ -133,10 +133,10 @@ def _session_judge(session_id: str | None) -> str | None:
 
 def _voter(vote: Vote) -> str:
     """The voter part of ``judge``: keyed IP hash, else the session's hash."""
-    return vote.ip_hash or _session_judge(vote.session_id) or "anonymous"
+    return vote.ip_hash or session_judge(vote.session_id) or "anonymous"
 
 
-def _tag_fields(tags: dict[str, Any]) -> dict[str, Any]:
+def tag_fields(tags: dict[str, Any]) -> dict[str, Any]:
     """The clean-battle fields the pipeline's tags fill (public layout names)."""
     language = tags.get("language")
     category = {name: tags[name] for name in CATEGORY_TAGS if isinstance(tags.get(name), dict)}
@@ -159,7 +159,7 @@ def _row(battle: Battle, vote: Vote, tags: dict[str, Any] | None = None) -> dict
     counts_b = _sum_counts(b["answers"], markdown_counts)
     turns = min(a["turns"], b["turns"])
     judge = _voter(vote)
-    tagged = _tag_fields(tags or {})
+    tagged = tag_fields(tags or {})
     return {
         "question_id": battle.id,
         "model_a": battle.model_a,

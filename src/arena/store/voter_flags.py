@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 
 from arena.store.db import Database
-from arena.store.export import _session_judge
+from arena.store.export import session_judge
 from arena.store.models import utcnow
 from arena.store.pipeline_tables import VOTER_KINDS, VoterFlag
 
@@ -46,7 +46,7 @@ def voter_identity(ip_hash: str | None, session_id: str | None) -> tuple[str, st
     vote with neither an IP hash nor a session (the export calls it anonymous)."""
     if ip_hash:
         return "ip", ip_hash
-    session = _session_judge(session_id)
+    session = session_judge(session_id)
     return ("session", session) if session else None
 
 

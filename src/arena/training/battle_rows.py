@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from arena.store.export import WINNERS, _tag_fields
+from arena.store.export import WINNERS, tag_fields
 
 BATCH = 2000
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
@@ -77,7 +77,7 @@ def normalize_battle(raw: dict[str, Any], where: str) -> dict[str, Any]:
         except ValueError:
             raise BattleDataError(f"{where}: tags is not JSON") from None
     if isinstance(tags, dict):  # the release layout keeps the pipeline's tags under ``tags``
-        fields = _tag_fields({**tags, "language": raw.get("language")})
+        fields = tag_fields({**tags, "language": raw.get("language")})
         for name, value in fields.items():
             if row.get(name) is None:
                 row[name] = value
@@ -141,7 +141,7 @@ def _store_rows(url: str, excluded: Counter[str]) -> Iterator[dict[str, Any]]:
                 "turn": battle.turns,
                 "conversation_a": [{"role": r, "content": c} for r, c in battle.conversation_a],
                 "conversation_b": [{"role": r, "content": c} for r, c in battle.conversation_b],
-                **_tag_fields(tags),
+                **tag_fields(tags),
             }
     finally:
         db.dispose()

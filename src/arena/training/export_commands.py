@@ -37,13 +37,13 @@ def _source(battles: Path | None, database_url: str | None) -> tuple[str, bool]:
         if not battles.is_file():
             raise typer.BadParameter(f"no battles file at {battles}", param_hint="--battles")
         return str(battles), False
-    from arena.pipeline.release import _check_database
+    from arena.pipeline.release import check_database
 
     if database_url is None:
         from arena.config import Settings
 
         database_url = Settings().resolved_database_url()
-    _check_database(database_url)
+    check_database(database_url)
     return database_url, True
 
 
