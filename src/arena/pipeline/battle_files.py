@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from arena.atomic_files import write_atomic, write_jsonl
 from arena.pipeline import dedup
 from arena.pipeline.labelling import DEFAULT_CONCURRENCY, Ask, label_one
 from arena.pipeline.run_progress import TaggerCounts
@@ -154,20 +153,13 @@ def _fill(row: dict[str, Any], tags: dict[str, Any], dedup_value: Any) -> None:
 def write_rows(rows: list[dict[str, Any]], out: Path) -> None:
     """Write JSON Lines (Parquet for a .parquet name), atomically."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
-    try:
+
+    def write(tmp: Path) -> None:
         if out.suffix.lower() in PARQUET:
             import polars as pl
 
             pl.from_dicts(rows, infer_schema_length=None).write_parquet(tmp)
         else:
-            with tmp.open("w", encoding="utf-8") as f:
-                for row in rows:
-                    f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+            write_jsonl(rows, tmp, default=str)
+
+    write_atomic(out, write)

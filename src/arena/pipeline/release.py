@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from arena.atomic_files import write_atomic, write_jsonl, write_parquet, write_text_atomic
 from arena.pipeline.scrub import SCRUBBER_VERSION, Scrubber
 from arena.store.conversation_export import ReleaseBattle, iter_release_battles
 from arena.store.db import Database
@@ -157,40 +156,11 @@ def arrow_schema() -> Any:
     )
 
 
-def _write_jsonl(rows: Iterator[dict], path: Path) -> None:
-    with path.open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+def _write_parquet(rows: Iterator[dict], path: Path) -> int:
+    def to_row(row: dict) -> dict:
+        return {**row, "tags": json.dumps(row["tags"], ensure_ascii=False)}
 
-
-def _write_parquet(rows: Iterator[dict], path: Path) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    schema = arrow_schema()
-    written = 0
-    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
-        batch: list[dict] = []
-        for row in rows:
-            batch.append({**row, "tags": json.dumps(row["tags"], ensure_ascii=False)})
-            if len(batch) == ROW_GROUP:
-                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
-                written += len(batch)
-                batch = []
-        if batch or not written:  # an empty export is still a file with the schema
-            writer.write_table(pa.Table.from_pylist(batch, schema=schema))
-
-
-def _atomic(path: Path, write: Any) -> None:
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    return write_parquet(rows, path, arrow_schema(), row_group=ROW_GROUP, to_row=to_row)
 
 
 def export_conversations(
@@ -217,11 +187,11 @@ def export_conversations(
     scrubber = scrubber or Scrubber()
     report = ReleaseReport(path=out, fmt=fmt)
     rows = (release_row(b, scrubber, report) for b in iter_release_battles(db, report.excluded))
-    writer = _write_jsonl if fmt == "jsonl" else _write_parquet
-    _atomic(out, lambda tmp: writer(rows, tmp))
+    writer = write_jsonl if fmt == "jsonl" else _write_parquet
+    write_atomic(out, lambda tmp: writer(rows, tmp))
     if card:
         text = dataset_card(report)
-        _atomic(out.parent / CARD_NAME, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        write_text_atomic(out.parent / CARD_NAME, text)
     return report
 
 

@@ -23,9 +23,6 @@ reach the ratings either. Token counts are the upstream usage where it was recor
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +30,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from arena.atomic_files import write_atomic, write_jsonl
 from arena.store.battle_tags import tags_for_battles
 from arena.store.db import Database
 from arena.store.models import Battle, Conversation, Message, Vote
@@ -323,15 +321,6 @@ def polars_schema() -> dict[str, Any]:
     }
 
 
-def _write_jsonl(rows: Iterator[dict[str, Any]], path: Path) -> int:
-    count = 0
-    with path.open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-            count += 1
-    return count
-
-
 def _write_parquet(rows: Iterator[dict[str, Any]], path: Path) -> int:
     import polars as pl
     import pyarrow.parquet as pq
@@ -379,13 +368,5 @@ def export_battles(
     rows = iter_clean_battles(
         db, anony_only=anony_only, include_leaked=include_leaked, include_flagged=include_flagged
     )
-    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        count = _write_jsonl(rows, tmp) if fmt == "jsonl" else _write_parquet(rows, tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return count
+    writer = write_jsonl if fmt == "jsonl" else _write_parquet
+    return write_atomic(out, lambda tmp: writer(rows, tmp))

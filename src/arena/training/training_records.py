@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+from arena import atomic_files
+from arena.atomic_files import write_atomic
 
 SFT_FORMATS = ("openai", "sharegpt")
 SIDES = ("preferred", "all")
@@ -138,18 +139,4 @@ def preference_records(
 
 def write_jsonl(records: Iterable[dict[str, Any]], out: Path) -> int:
     """Write ``records`` as JSON Lines atomically (a failed export leaves no partial file)."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    count = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for record in records:
-                f.write(json.dumps(record, ensure_ascii=False) + "\n")
-                count += 1
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return count
+    return write_atomic(Path(out), lambda tmp: atomic_files.write_jsonl(records, tmp))

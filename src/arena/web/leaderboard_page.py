@@ -50,6 +50,7 @@ from arena.web.pages import secure_html
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 ASSETS = {
+    "common.js": "text/javascript",
     "leaderboard.js": "text/javascript",
     "leaderboard.css": "text/css",
     "favicon.svg": "image/svg+xml",

@@ -3,33 +3,14 @@
 // What the board is unsure of stays visible: warnings, preliminary models (listed after the
 // ranked ones in every sort), unbounded interval sides (∞) and per-model notes.
 // The charts are SVG rendered by the server; a filter change fetches them anew.
-// Text the page itself shows comes through t()/tn() from the page's JSON catalog
-// (#arena-i18n, web/i18n.py); the English msgid is the fallback.
+// Text the page itself shows comes through common.js's t()/tn() from the page's JSON
+// catalog (#arena-i18n, web/i18n.py); the English msgid is the fallback.
 (function () {
   "use strict";
 
-  const messages = (() => {
-    const node = document.getElementById("arena-i18n");
-    try { return (node && JSON.parse(node.textContent)) || {}; } catch (_) { return {}; }
-  })();
+  // The page text helpers every page shares (common.js, loaded first).
+  const { t, tn } = window.Arena;
   const lang = document.documentElement.lang || "en";
-  const plural = new Intl.PluralRules(lang);
-  // Fill %(name)s placeholders (the catalogs' python-format) from params.
-  function fill(text, params) {
-    return text.replace(/%\((\w+)\)s/g, (m, k) => (params && k in params ? String(params[k]) : m));
-  }
-  function t(msgid, params) {
-    const s = messages[msgid];
-    return fill(typeof s === "string" && s ? s : msgid, params);
-  }
-  // Plural forms come keyed by CLDR category (one, many, other…), as Intl.PluralRules names them.
-  function tn(singular, pluralForm, n, params) {
-    const forms = messages[singular];
-    const category = plural.select(n);
-    let text = n === 1 ? singular : pluralForm;
-    if (forms && typeof forms === "object") text = forms[category] || forms.other || text;
-    return fill(text, { n: n.toLocaleString(lang), ...params });
-  }
 
   const main = document.getElementById("lb-main");
   const form = document.getElementById("lb-filters");
