@@ -70,3 +70,36 @@ def test_grouped_degenerate_is_flagged():
     assert fit.warnings and np.isfinite(fit.groups["model"].ratings).all()
     plain = fit_bradley_terry(Battles.from_columns(["a", "a"], ["b", "b"], ["model_a"] * 2))
     np.testing.assert_allclose(fit.groups["model"].ratings, plain.ratings, atol=1e-6)
+
+
+def test_a_member_that_only_loses_is_seen_before_fitting():
+    """A player who lost every round has no finite strength: the fit says so and uses its
+    ridge straight away, with the boards a divergent fit would have ended at."""
+    from arena.ratings.grouped import _has_one_sided_member
+
+    rng = np.random.default_rng(3)
+    players = rng.choice(["ann", "bo", "cy"], 600).tolist()
+    models = rng.choice(["m1", "m2", "m3"], 600).tolist()
+    wins = rng.random(600) < 0.4
+    players += ["dee"] * 5
+    models += ["m1"] * 5
+    winner = ["model_a" if w else "model_b" for w in wins] + ["model_b"] * 5
+    fit = fit_grouped_bradley_terry({"player": players}, {"model": models}, winner)
+    assert fit.warnings and fit.ridge > 0
+    assert fit.groups["player"].labels[int(np.argmin(fit.groups["player"].ratings))] == "dee"
+    assert np.isfinite(fit.groups["player"].ratings).all()
+    with pytest.raises(DegenerateComparisonError):
+        fit_grouped_bradley_terry(
+            {"player": players}, {"model": models}, winner, on_degenerate="raise"
+        )
+    # Without dee every member both won and lost: a plain fit, no ridge.
+    clean = fit_grouped_bradley_terry({"player": players[:600]}, {"model": models[:600]},
+                                      winner[:600])  # fmt: skip
+    assert not clean.warnings and clean.ridge == 0
+    # Ties are not one-sided results.
+    from scipy.sparse import csr_matrix
+
+    x = csr_matrix(np.array([[1.0, -1.0], [1.0, -1.0]]))
+    assert not _has_one_sided_member(x, np.array([0.5, 1.0]), np.ones(2))
+    assert _has_one_sided_member(x, np.array([1.0, 1.0]), np.ones(2))
+    assert _has_one_sided_member(x, np.array([0.0, 0.0]), np.ones(2))

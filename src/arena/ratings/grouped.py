@@ -59,6 +59,21 @@ def _labels(values: object, name: str, n: int) -> np.ndarray:
     return arr.astype(str)
 
 
+def _has_one_sided_member(x: csr_matrix, y: np.ndarray, wsum: np.ndarray) -> bool:
+    """Does some member only ever win, or only ever lose (no tie), wherever it plays?"""
+    c = x.tocoo()
+    keep = (c.data != 0) & (wsum[c.row] > 0)
+    rows, cols, signs = c.row[keep], c.col[keep], c.data[keep]
+    favourable = np.where(signs > 0, y[rows], 1.0 - y[rows])
+    lo = np.full(x.shape[1], np.inf)
+    hi = np.full(x.shape[1], -np.inf)
+    np.minimum.at(lo, cols, favourable)
+    np.maximum.at(hi, cols, favourable)
+    seen = np.isfinite(lo)
+    lo, hi = lo[seen], hi[seen]
+    return bool(((lo == hi) & ((lo == 0.0) | (lo == 1.0))).any())
+
+
 def fit_grouped_bradley_terry(
     side_a: Mapping[str, Sequence[str] | np.ndarray],
     side_b: Mapping[str, Sequence[str] | np.ndarray],
@@ -136,8 +151,14 @@ def fit_grouped_bradley_terry(
 
     warnings: list[str] = []
     lam = float(ridge)
-    theta, iters, gmax, hess = _newton(objective(lam), np.zeros(m), fix if lam == 0 else 0 * fix)
-    if iters >= 200 or np.abs(x @ theta).max() > _DIVERGED:
+    # A member on the same side of every result has no finite strength: seen at once here,
+    # rather than after a full run of Newton steps that can only diverge.
+    one_sided = lam == 0 and _has_one_sided_member(x, y, wsum)
+    if not one_sided:
+        theta, iters, gmax, hess = _newton(
+            objective(lam), np.zeros(m), fix if lam == 0 else 0 * fix
+        )
+    if one_sided or iters >= 200 or np.abs(x @ theta).max() > _DIVERGED:
         msg = (
             "no finite maximum-likelihood strengths: some members only ever won or only "
             "ever lost against the rest"
