@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from arena.redteam import CanaryDetector, PhraseDetector, StreamingCheck, make_canary
 from arena.redteam.detectors import lcs_length
+from arena.redteam.homoglyphs import leet_fold
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -100,9 +101,10 @@ def test_prefix_of_the_canary_is_not_a_leak(data, secret):
 def test_canary_with_one_character_changed_is_not_a_leak(data, secret):
     core = secret.core
     i = data.draw(st.integers(0, len(core) - 1))
+    # Leetspeak reads 0 as o, 1 as l or i…: the new character must differ under that reading.
     other = data.draw(
         st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789").filter(
-            lambda c: c != core[i].lower()
+            lambda c: leet_fold(c) != leet_fold(core[i].lower())
         )
     )
     # The core's characters are the canary's last alphanumerics (dashes may group them).
