@@ -85,8 +85,11 @@ async def answer_question(
     max_tokens: int,
     policy: RetryPolicy,
 ) -> tuple[list[str], list[int], list[int]]:
-    """Run the question's turns as one conversation; returns answers and token counts."""
+    """Run the question's turns as one conversation (after its system prompt, if it has
+    one); returns answers and token counts."""
     messages: list[dict[str, Any]] = []
+    if question.system:
+        messages.append({"role": "system", "content": question.system})
     answers: list[str] = []
     completion_tokens: list[int] = []
     prompt_tokens: list[int] = []

@@ -2,7 +2,9 @@
 
 Understood layouts (one loader each, normalized to the small frozen records below):
 
-- questions: MT-Bench (``question_id, category, turns: [str], reference?``), Arena-Hard v0.1
+- questions: MT-Bench (``question_id, category, turns: [str], reference?``, and optionally
+  ``system``, a system prompt sent before the turns, and ``redteam``, what decides a replayed
+  red-team attack: see ``arena.redteam.eval_set``), Arena-Hard v0.1
   (``question_id, category, cluster, turns: [{content}]``), Arena-Hard's newer layout
   (``uid, category, cluster, prompt``) and Vicuna-style (``question_id, text, category``).
 - model answers: MT-Bench / Arena-Hard v0.1 (``question_id, answer_id, model_id,
@@ -18,8 +20,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,8 @@ class Question:
     turns: tuple[str, ...]
     reference: tuple[str, ...] | None = None
     cluster: str | None = None
+    system: str | None = None
+    redteam: Mapping[str, Any] | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:
@@ -99,12 +103,19 @@ def question_from_record(row: dict[str, Any], source: str = "<questions>") -> Qu
     if not turns:
         raise BadRequest(f"{source}: question {qid} has no turns")
     reference = row.get("reference")
+    system, redteam = row.get("system"), row.get("redteam")
+    if system is not None and not isinstance(system, str):
+        raise BadRequest(f"{source}: question {qid}: system must be a string or null")
+    if redteam is not None and not isinstance(redteam, dict):
+        raise BadRequest(f"{source}: question {qid}: redteam must be an object or null")
     return Question(
         question_id=qid,
         category=str(row.get("category") or "general"),
         turns=turns,
         reference=tuple(_content_text(r) for r in reference) if reference else None,
         cluster=row.get("cluster"),
+        system=system or None,
+        redteam=redteam,
     )
 
 
@@ -190,11 +201,7 @@ def attach_references(
     out = []
     for q in questions:
         ref = references.get(q.key, q.reference)
-        out.append(
-            Question(q.question_id, q.category, q.turns, ref, q.cluster)
-            if ref != q.reference
-            else q
-        )
+        out.append(replace(q, reference=ref) if ref != q.reference else q)
     return out
 
 

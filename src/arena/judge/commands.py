@@ -102,7 +102,7 @@ def answer_command(
 @judge_app.command("grade")
 def grade_command(
     mode: str = typer.Option(
-        "single", help="single | pairwise-baseline | pairwise-all | arena-hard"
+        "single", help="single | pairwise-baseline | pairwise-all | arena-hard | redteam"
     ),
     questions: str = typer.Option(..., "--questions", "-q", help="Question JSONL (path or URL)."),
     answers: list[str] = typer.Option(
@@ -111,7 +111,12 @@ def grade_command(
     judge_prompts: str | None = typer.Option(
         None, help="Judge-prompt JSONL (path or URL); default: the prompts Arena ships."
     ),
-    judges: list[str] = typer.Option(..., "--judge", "-j", help="Judge model (repeatable)."),
+    judges: list[str] = typer.Option(
+        [],
+        "--judge",
+        "-j",
+        help="Judge model (repeatable; required, except for redteam without judge goals).",
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Judgment JSONL to append to."),
     config: Path | None = typer.Option(None, "--config", "-c", help=REGISTRY_HELP),
     models: list[str] = typer.Option(
@@ -154,6 +159,9 @@ def grade_command(
     that ship with Arena) by its shape: single or pairwise, one or two turns, with or without
     a reference answer, and the verdict its output_format asks for ([[rating]], [[A]] or, for
     arena-hard, [[A>>B]]).
+
+    --mode redteam replays a red-team evaluation set: phrase and secret challenges are
+    decided by the game's detectors, judge goals by the judge.
     """
     from arena.judge.steps import grade_step
 
@@ -212,7 +220,8 @@ def show_command(
     json_out: Path | None = typer.Option(None, "--json", help="Also write the scores as JSON."),
 ) -> None:
     """Scores: MT-Bench per turn/category/overall, pairwise win rates, Arena-Hard win rate
-    against the baseline (with and without style control), tokens and cost per judge."""
+    against the baseline (with and without style control), red-team resist rates, tokens and
+    cost per judge."""
     from arena.judge.steps import show_step
 
     show_step(

@@ -7,7 +7,8 @@ Layouts recognised row by row:
 - ``graded``: Arena-Hard (``model``, ``games: [{score: "A>B", ...}, ...]``; ``baseline`` in
   the row or given by the user, as in Arena-Hard v0.1 files);
 - ``battle``: a battle table (``model_a``, ``model_b``, ``winner``), e.g. Arena-Hard's
-  ``arena_hard_battles.jsonl`` or the arena's clean-battle export.
+  ``arena_hard_battles.jsonl`` or the arena's clean-battle export;
+- ``redteam``: replayed red-team attacks (``model``, ``attack_succeeded``).
 
 Rows written by ``arena judge grade`` carry a ``mode``; when a resumed run rewrote a task,
 the last row wins.
@@ -24,12 +25,15 @@ import numpy as np
 
 from arena.errors import BadRequest
 from arena.judge.grading import combine_pair_games, row_key
+from arena.judge.redteam_grading import redteam_row_key
 from arena.judge.sources import expand_locations, read_jsonl
 
 STRONG_VERDICT_WEIGHT = 3.0
 
 
 def row_layout(row: Mapping[str, Any]) -> str | None:
+    if "attack_succeeded" in row and "model" in row:
+        return "redteam"
     if "games" in row:
         return "graded"
     if "g1_winner" in row:
@@ -49,10 +53,11 @@ class JudgmentSet:
     pair: tuple[dict[str, Any], ...] = ()
     graded: tuple[dict[str, Any], ...] = ()
     battle: tuple[dict[str, Any], ...] = ()
+    redteam: tuple[dict[str, Any], ...] = ()
 
     @property
     def kinds(self) -> list[str]:
-        return [k for k in ("single", "pair", "graded", "battle") if getattr(self, k)]
+        return [k for k in ("single", "pair", "graded", "battle", "redteam") if getattr(self, k)]
 
 
 def collect_judgments(rows: Iterable[Mapping[str, Any]], source: str = "<rows>") -> JudgmentSet:
@@ -61,12 +66,16 @@ def collect_judgments(rows: Iterable[Mapping[str, Any]], source: str = "<rows>")
         "pair": {},
         "graded": {},
         "battle": {},
+        "redteam": {},
     }
     for i, row in enumerate(rows):
         layout = row_layout(row)
         if layout is None:
             raise BadRequest(f"{source}: row {i + 1} is no judgment or battle layout I know")
-        key = row_key(row) if "mode" in row else None
+        if layout == "redteam":
+            key = redteam_row_key(row)
+        else:
+            key = row_key(row) if "mode" in row else None
         buckets[layout][key if key is not None else i] = dict(row)
     return JudgmentSet(**{k: tuple(v.values()) for k, v in buckets.items()})
 

@@ -2,8 +2,9 @@
 
 Single ratings give the MT-Bench table (and radar plot); pairwise judgments give win/loss/tie
 records; Arena-Hard judgments and battle tables give the win rate against the baseline with
-bootstrap intervals, with style control when the answers are at hand; every judgment with
-recorded usage adds to the tokens-and-cost table.
+bootstrap intervals, with style control when the answers are at hand; replayed red-team
+attacks give each model's resist rate with a Wilson interval; every judgment with recorded
+usage adds to the tokens-and-cost table.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from arena.judge.judgments import (
     pair_battles,
     table_battles,
 )
+from arena.judge.redteam_grading import ResistanceRow, resistance_summary
 from arena.judge.scores import (
     BaselineScores,
     JudgeCost,
@@ -48,6 +50,7 @@ class Report:
     skipped_games: int
     costs: tuple[JudgeCost, ...]
     skipped_pairs: int = 0  # pairwise judgments without a verdict in both orders
+    redteam: tuple[ResistanceRow, ...] | None = None
 
     def as_json(self) -> dict[str, Any]:
         def clean(value: Any) -> Any:
@@ -148,7 +151,8 @@ def build_report(
             features = battle_features(columns, load_answers(answers))
         arena_hard = baseline_scores(columns, base, rounds=rounds, seed=seed, features=features)
 
-    costs = judge_costs([*single, *data.pair, *data.graded], prices)
+    judged_replays = [r for r in data.redteam if r.get("judge")]
+    costs = judge_costs([*single, *data.pair, *data.graded, *judged_replays], prices)
     return Report(
         mt,
         plot_path,
@@ -159,6 +163,7 @@ def build_report(
         skipped,
         tuple(costs),
         skipped_pairs,
+        resistance_summary(data.redteam) if data.redteam else None,
     )
 
 
@@ -255,6 +260,19 @@ def print_report(report: Report) -> None:
         console.print(table)
         if report.skipped_games:
             console.print(f"{report.skipped_games} games had no verdict (left out)")
+    if report.redteam:
+        table = Table(title="Red-team replay: attacks resisted (Wilson 95% CI)")
+        for col in ("model", "replayed", "resisted", "succeeded", "unjudged", "resist rate"):
+            table.add_column(col, justify="left" if col == "model" else "right")
+        table.add_column("95% CI", justify="right", no_wrap=True)
+        for r in report.redteam:
+            decided = not math.isnan(r.resist_rate)
+            table.add_row(
+                r.model, str(r.replayed), str(r.resisted), str(r.succeeded), str(r.unjudged),
+                f"{r.resist_rate:.1%}" if decided else "-",
+                f"{r.lower:.1%}–{r.upper:.1%}" if decided else "-",
+            )  # fmt: skip
+        console.print(table)
     if report.costs:
         table = Table(title="Judges: tokens and cost")
         for col in ("judge", "judgments", "prompt tokens", "completion tokens", "cost (USD)"):

@@ -118,6 +118,14 @@ def grade_step(
 
     ``judge_prompts`` None: the prompts that ship with Arena.
     """
+    if mode == "redteam":
+        return replay_step(
+            questions, answers, judges, out, config=config, models=models,
+            concurrency=concurrency, judge_clients=judge_clients, parse_retries=parse_retries,
+            retries=retries, timeout=timeout, backoff=backoff, max_tokens=max_tokens,
+            judge_temperature=judge_temperature, cache=cache, no_cache=no_cache, limit=limit,
+            progress=progress,
+        )  # fmt: skip
     from arena.errors import ArenaError
     from arena.judge.benchmark_files import attach_references, load_answers, load_references
     from arena.judge.cache import JudgeCache
@@ -135,8 +143,10 @@ def grade_step(
     try:
         grade_mode = Mode(mode)
     except ValueError:
-        choices = ", ".join(m.value for m in Mode)
+        choices = ", ".join([*(m.value for m in Mode), "redteam"])
         raise fail(f"unknown mode {mode!r}; choose one of {choices}") from None
+    if not judges:
+        raise fail(f"--mode {mode} needs a judge: pass --judge MODEL")
     try:
         spread_mode = Spread(spread)
     except ValueError:
@@ -201,6 +211,87 @@ def grade_step(
         f"{summary.missing_answers} lacked answers); verdicts: {statuses}"
     )
     typer.echo("written to " + ", ".join(summary.outputs))
+    _explain_bad_verdicts(summary.statuses, summary.outputs)
+    return summary
+
+
+def replay_step(
+    questions: str,
+    answers: Sequence[str],
+    judges: Sequence[str],
+    out: Path,
+    *,
+    config: Path | None = None,
+    models: Sequence[str] = (),
+    concurrency: int = 16,
+    judge_clients: int = 1,
+    parse_retries: int = 2,
+    retries: int = 4,
+    timeout: float = 120.0,
+    backoff: float = 1.0,
+    max_tokens: int = 2048,
+    judge_temperature: float = 0.0,
+    cache: Path | None = None,
+    no_cache: bool = False,
+    limit: int | None = None,
+    progress: bool = True,
+) -> Any:
+    """Replay red-team attacks (``--mode redteam``): did each model's answers let the attack
+    succeed? Detectors decide phrases and secrets; the judge is needed for judge goals only."""
+    from arena.errors import ArenaError
+    from arena.judge.benchmark_files import load_answers
+    from arena.judge.cache import JudgeCache
+    from arena.judge.calls import JudgeCaller, RetryPolicy
+    from arena.judge.redteam_grading import grade_replays, plan_replays
+
+    qs = read_questions(questions)[:limit]
+    try:
+        all_answers = load_answers(answers)
+        if not all_answers:
+            raise fail(
+                f"no answers in {', '.join(map(str, answers))}; write some first with "
+                "arena judge answer -q THE_EVAL_SET"
+            )
+        tasks, missing = plan_replays(qs, all_answers, list(models) or sorted(all_answers))
+    except ArenaError as e:
+        raise fail(e.message) from None
+    goals = sorted({str(t.question.question_id) for t in tasks if t.case.kind == "judge_goal"})
+    if goals and not judges:
+        shown = ", ".join(goals[:5]) + (", ..." if len(goals) > 5 else "")
+        raise fail(
+            f"{len(goals)} red-team case(s) are judge goals ({shown}), decided by a judge "
+            "model: pass --judge MODEL"
+        )
+    judges = list(dict.fromkeys(judges)) if goals else []
+    providers = build_providers(judges, config, clients=judge_clients) if judges else None
+    store = None
+    if judges and not no_cache:
+        store = JudgeCache(cache or out.with_name(out.name + ".cache.sqlite"))
+    policy = RetryPolicy(attempts=retries, initial_backoff_s=backoff, timeout_s=timeout)
+    params = {"temperature": judge_temperature, "max_tokens": max_tokens}
+    callers = [
+        JudgeCaller(n, providers[n], params=params, cache=store, policy=policy) for n in judges
+    ]
+
+    async def main():
+        try:
+            return await grade_replays(
+                tasks, all_answers, callers, out, concurrency=concurrency,
+                parse_retries=parse_retries, missing_answers=missing, show_progress=progress,
+            )  # fmt: skip
+        finally:
+            if providers is not None:
+                await providers.aclose()
+            if store is not None:
+                store.close()
+
+    summary = run_async(main)
+    statuses = ", ".join(f"{k} {v}" for k, v in sorted(summary.statuses.items())) or "none"
+    typer.echo(
+        f"replayed {summary.judged} attacks ({summary.skipped} already done, "
+        f"{summary.missing_answers} lacked answers); verdicts: {statuses}"
+    )
+    typer.echo("written to " + ", ".join(summary.outputs) + "; see arena judge show -i FILE")
     _explain_bad_verdicts(summary.statuses, summary.outputs)
     return summary
 

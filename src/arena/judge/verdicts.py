@@ -1,11 +1,12 @@
 """Reading a judge's verdict out of its free-text answer.
 
-Three scales, named by what the judge prompt asks for:
+Four scales, named by what the judge prompt asks for:
 
 - ``rating``: a 1–10 score, ``Rating: [[8]]`` / ``[[8.5]]`` (MT-Bench single grading);
 - ``pair``: ``[[A]]``, ``[[B]]`` or ``[[C]]`` for a tie (MT-Bench pairwise);
 - ``graded_pair``: ``[[A>>B]]``, ``[[A>B]]``, ``[[A=B]]``, ``[[B>A]]``, ``[[B>>A]]``
-  (Arena-Hard; ``A<B`` style spellings are normalized).
+  (Arena-Hard; ``A<B`` style spellings are normalized);
+- ``yes_no``: ``[[YES]]`` or ``[[NO]]`` (red-team goals: was the goal achieved?).
 
 Judges explain before they decide and sometimes quote the format in passing, so the *last*
 well-formed verdict counts. Markdown emphasis, code ticks, escaped brackets and stray spaces
@@ -22,6 +23,7 @@ class Scale(StrEnum):
     RATING = "rating"
     PAIR = "pair"
     GRADED_PAIR = "graded_pair"
+    YES_NO = "yes_no"
 
 
 GRADED_LEVELS = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
@@ -34,6 +36,13 @@ _RATING_FALLBACK = re.compile(
 )
 _PAIR = re.compile(r"\[\[\s*(A|B|C|tie)\s*\]\]", re.IGNORECASE)
 _GRADED = re.compile(r"\[\[\s*([AB])\s*(>>|<<|>|<|=)\s*([AB])\s*\]\]", re.IGNORECASE)
+_YES_NO = re.compile(r"\[\[\s*(YES|NO)\s*\]\]", re.IGNORECASE)
+# A verdict written on a ``Verdict:`` line outranks one mentioned elsewhere (a judge may quote
+# a bracketed token from the text it judged); without brackets only that line counts.
+_YES_NO_LABELLED = re.compile(
+    r"^[\s>#-]*verdict\s*[:：=]\s*(?:\[\[\s*)?(YES|NO)\b(?:\s*\]\])?[\s.!]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
 _NOISE = re.compile(r"[*`]|\\(?=[\[\]<>=_*])")
 
 
@@ -80,9 +89,22 @@ def _normalize_graded(left: str, op: str, right: str) -> str | None:
     return f"{left}{op}{right}"
 
 
+def parse_yes_no(text: str) -> str | None:
+    """``"yes"`` or ``"no"``: the last ``Verdict:`` line if there is one, else the last
+    ``[[YES]]``/``[[NO]]``; None when neither appears."""
+    cleaned = _clean(text)
+    labelled = _YES_NO_LABELLED.findall(cleaned)
+    if labelled:
+        return labelled[-1].lower()
+    bare = _YES_NO.findall(cleaned)
+    return bare[-1].lower() if bare else None
+
+
 def parse_verdict(scale: Scale, text: str) -> float | str | None:
     if scale is Scale.RATING:
         return parse_rating(text)
     if scale is Scale.PAIR:
         return parse_pair(text)
+    if scale is Scale.YES_NO:
+        return parse_yes_no(text)
     return parse_graded_pair(text)
