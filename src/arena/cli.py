@@ -36,6 +36,7 @@ def _register_all() -> None:
     from arena.judge import commands as judge_commands
     from arena.leaderboard import commands as leaderboard_commands
     from arena.pipeline import commands as pipeline_commands
+    from arena.redteam import commands as redteam_commands
     from arena.routing import commands as routing_commands
     from arena.store import commands as store_commands
 
@@ -45,6 +46,7 @@ def _register_all() -> None:
         leaderboard_commands,
         judge_commands,
         pipeline_commands,
+        redteam_commands,
     ):
         module.register(app)
     routing_commands.register(app)

@@ -159,6 +159,16 @@ class Settings(BaseSettings):
         "Arena-Hard scores the leaderboard shows beside the arena rating; defaults to "
         "data_dir/judge.",
     )
+    redteam_challenges_path: Path | None = Field(
+        default=None,
+        description="Red-team challenges YAML (the /redteam game); unset: the built-in demo "
+        "challenges when only demo models run, else no game.",
+    )
+    redteam_judge_model: str | None = Field(
+        default=None,
+        description="Registry model that decides judge-goal challenges; challenges of that "
+        "kind are left out of the game without one.",
+    )
     pair_sampling: str = Field(
         default="weighted",
         pattern="^(weighted|active)$",

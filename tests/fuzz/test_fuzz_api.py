@@ -71,6 +71,7 @@ class FuzzServer:
     schema: Any
     models: list[str]
     image_id: str
+    challenge: str
     statuses: dict[str, collections.Counter[int]] = field(
         default_factory=lambda: collections.defaultdict(collections.Counter)
     )
@@ -84,6 +85,17 @@ class FuzzServer:
         )
         response.raise_for_status()
         return response.json()["battle_id"]
+
+    def new_round(self) -> str:
+        """A fresh red-team round of one of the demo challenges."""
+        response = self.http.post(
+            self.url + "/api/redteam/rounds",
+            json={"challenge_id": self.challenge},
+            headers={"X-CSRF-Token": self.csrf_token},
+            timeout=30,
+        )
+        response.raise_for_status()
+        return response.json()["round_id"]
 
     def answered_battle(self) -> str:
         battle_id = self.new_battle()
@@ -184,13 +196,16 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzServer
         schema = schemathesis.openapi.from_dict(document)
         schema.config.update(base_url=url)
         models = [s.name for s in registry.models]
-        yield FuzzServer(url, http, token, schema, models, uploaded.json()["image_id"])
+        challenges = http.get(url + "/api/redteam/challenges", timeout=10).json()["challenges"]
+        challenge = challenges[0]["id"]  # the demo challenges: only demo models run
+        yield FuzzServer(url, http, token, schema, models, uploaded.json()["image_id"], challenge)
 
 
 def _steer(server: FuzzServer) -> Callable[[schemathesis.Case], None]:
     """Point two cases in three at things that exist: a real battle (fresh, or with an
-    answered turn) for ``battle_id``, a served model for ``model``; the third keeps its
-    generated values, which mostly find nothing."""
+    answered turn) for ``battle_id``, a fresh red-team round for ``round_id``, a served
+    model for ``model``, a challenge for ``challenge_id``; the third keeps its generated
+    values, which mostly find nothing."""
     kinds = itertools.cycle(["generated", "fresh", "answered"])
 
     def steer(case: schemathesis.Case) -> None:
@@ -200,6 +215,8 @@ def _steer(server: FuzzServer) -> Callable[[schemathesis.Case], None]:
         path = case.path_parameters or {}
         if "battle_id" in path:
             path["battle_id"] = server.new_battle() if kind == "fresh" else server.answered_battle()
+        if "round_id" in path:
+            path["round_id"] = server.new_round()
         if "model" in path:
             path["model"] = server.models[0]
         if "token" in path:
@@ -211,6 +228,8 @@ def _steer(server: FuzzServer) -> Callable[[schemathesis.Case], None]:
             body["models"] = server.models[: len(body["models"])]
         if isinstance(body.get("image_id"), str):
             body["image_id"] = server.image_id
+        if isinstance(body.get("challenge_id"), str):
+            body["challenge_id"] = server.challenge
 
     return steer
 

@@ -232,7 +232,7 @@ def test_cli_export_refuses_missing_or_unmigrated_database(tmp_path) -> None:
     missing = f"sqlite:///{tmp_path / 'nope.db'}"
     out = str(tmp_path / "x.jsonl")
     result = runner.invoke(app, ["export", "battles", "--out", out, "--database-url", missing])
-    assert result.exit_code == 1 and "no database file" in result.output
+    assert result.exit_code == 2 and "no database file" in result.output
     assert not (tmp_path / "nope.db").exists()
 
     from arena.store.db import Database
@@ -241,6 +241,6 @@ def test_cli_export_refuses_missing_or_unmigrated_database(tmp_path) -> None:
     with Database(blank).engine.connect():
         pass
     result = runner.invoke(app, ["export", "battles", "--out", out, "--database-url", blank])
-    assert result.exit_code == 1 and "arena db upgrade" in result.output
+    assert result.exit_code == 2 and "arena db upgrade" in result.output
     result = runner.invoke(app, ["export", "battles", "--out", out, "--format", "csv"])
     assert result.exit_code == 2

@@ -75,6 +75,7 @@ def serve(
     import uvicorn
 
     from arena.providers.registry import RegistryError
+    from arena.redteam import ChallengeFileError
     from arena.server import create_server_app, load_configured_registry
     from arena.store.keys import count_active_keys
     from arena.store.replica_settings import ReplicaMismatch
@@ -112,6 +113,9 @@ def serve(
     try:
         app = create_server_app(settings, registry)
     except RegistryError as e:  # a model that cannot be built (e.g. an untrained router)
+        typer.echo(str(e), err=True)
+        raise typer.Exit(2) from None
+    except ChallengeFileError as e:  # the red-team game's challenges do not fit the registry
         typer.echo(str(e), err=True)
         raise typer.Exit(2) from None
     except ReplicaMismatch as e:  # another replica set the database up with another secret

@@ -1,7 +1,13 @@
 """Red Team Arena: operator-defined challenges, success detectors and joint ratings.
 
-Pure logic only: no I/O beyond reading the challenges file, no web or store code.
+Pure logic only: no I/O beyond reading the challenges file, no web or store code; the edges
+that read the store (``boards_from_store``, ``commands``) are imported by their callers only.
+
+The rating names (``rate_rounds`` and its results) load on first use: they need SciPy, which
+the command line should not pay for at start-up.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from arena.redteam.canaries import PlantedSecret, make_canary
 from arena.redteam.challenges import (
@@ -21,7 +27,20 @@ from arena.redteam.detectors import (
     StreamingCheck,
     detector_for,
 )
-from arena.redteam.ratings import Board, BoardRow, RedTeamBoards, RedTeamRound, rate_rounds
+
+if TYPE_CHECKING:
+    from arena.redteam.ratings import Board, BoardRow, RedTeamBoards, RedTeamRound, rate_rounds
+
+_RATING_NAMES = frozenset({"Board", "BoardRow", "RedTeamBoards", "RedTeamRound", "rate_rounds"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RATING_NAMES:
+        from arena.redteam import ratings
+
+        return getattr(ratings, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Board",

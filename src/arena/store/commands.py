@@ -1,6 +1,6 @@
 """CLI commands of arena.store (registered by arena.cli): ``arena db upgrade``,
-``arena export battles``, ``arena export conversations`` and the training exports
-``arena export sft`` / ``arena export preferences`` (implemented in
+``arena export battles``, ``arena export conversations``, ``arena export redteam`` and the
+training exports ``arena export sft`` / ``arena export preferences`` (implemented in
 ``arena.training.export_commands``, which needs no training libraries)."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _url(database_url: str | None) -> str:
 
 def _fail(message: str) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=1)
+    raise typer.Exit(code=2)
 
 
 def register(app: typer.Typer) -> None:
@@ -126,6 +126,24 @@ def register(app: typer.Typer) -> None:
         from arena.pipeline.release import release_from_url
 
         release_from_url(_url(database_url), out, fmt.value, phone_regions)
+
+    @export_app.command("redteam")
+    def redteam(
+        out: Path = typer.Option(..., "--out", help="File to write."),
+        fmt: ExportFormat = typer.Option(ExportFormat.jsonl, "--format", help="jsonl or parquet."),
+        database_url: str | None = _DATABASE,
+        eval_set: Path | None = typer.Option(
+            None,
+            "--eval-set",
+            help="Also write the successful, non-duplicate attacks here as a red-team "
+            "evaluation set (question JSONL for `arena judge answer` / `grade --mode redteam`).",
+        ),
+        phone_regions: list[str] = _PHONES,
+    ) -> None:
+        """Write every ended red-team round (scrubbed, opted-out sessions left out)."""
+        from arena.store.redteam_export import export_redteam_from_url
+
+        export_redteam_from_url(_url(database_url), out, fmt.value, eval_set, phone_regions)
 
     _register_training_exports(export_app)
     app.add_typer(db_app, name="db")

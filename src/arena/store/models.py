@@ -363,3 +363,4 @@ class Vote(Base):
 
 # The pipeline's tables share this metadata (migrations are compared against all of it).
 from arena.store import pipeline_tables as _pipeline_tables  # noqa: E402,F401
+from arena.store import redteam_tables as _redteam_tables  # noqa: E402,F401

@@ -1,9 +1,10 @@
 """Voters' requests to keep their conversations out of released datasets.
 
-Opting out records the session in ``release_opt_outs`` and marks every battle of the session
-``release_excluded``; a battle created later by an opted-out session is marked when it is
-created (``session_release_state``, called by ``battles.create_battle``). The mark stays on
-the battle after the session expires and its row (and so its opt-out row) is deleted.
+Opting out records the session in ``release_opt_outs`` and marks every battle (and red-team
+round) of the session ``release_excluded``; a battle created later by an opted-out session is
+marked when it is created (``session_release_state``, called by ``battles.create_battle``; a
+round is marked the same way). The mark stays on the battle after the session expires and its
+row (and so its opt-out row) is deleted.
 
 The two writers never miss each other on PostgreSQL: opting out locks the session row
 ``FOR UPDATE`` and battle creation reads it ``FOR SHARE`` before it looks for the opt-out,
@@ -23,8 +24,10 @@ from arena.store.db import Database
 from arena.store.models import utcnow
 from arena.store.pipeline_tables import ReleaseOptOut
 from arena.store.records import BATTLES, SESSIONS
+from arena.store.redteam_tables import RedTeamRound
 
 OPT_OUTS = ReleaseOptOut.__table__
+REDTEAM_ROUNDS = RedTeamRound.__table__
 
 
 def _opted_out(conn: Connection, session_id: str) -> bool:
@@ -59,6 +62,14 @@ def opt_out_session(db: Database, session_id: str, *, now: datetime | None = Non
         conn.execute(
             update(BATTLES)
             .where(BATTLES.c.session_id == session_id, BATTLES.c.release_excluded.is_(False))
+            .values(release_excluded=True)
+        )
+        conn.execute(
+            update(REDTEAM_ROUNDS)
+            .where(
+                REDTEAM_ROUNDS.c.session_id == session_id,
+                REDTEAM_ROUNDS.c.release_excluded.is_(False),
+            )
             .values(release_excluded=True)
         )
         return True

@@ -70,7 +70,7 @@ _IMAGE_BODY = {
 }
 
 
-def _stream_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+def stream_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """``error_responses`` for a route whose success is an event stream: FastAPI files a
     response ``model`` under the route's own media type, but errors are JSON."""
     ref = {"$ref": "#/components/schemas/ErrorResponse"}  # listed by the other routes
@@ -244,7 +244,7 @@ def api_router(ctx: WebContext) -> APIRouter:
         "/battles/{battle_id}/messages",
         response_class=EventStream,
         status_code=200,
-        responses={**SSE_RESPONSE, **_stream_errors(400, 403, 404, 409, 413, 415, 422, 429)},
+        responses={**SSE_RESPONSE, **stream_errors(400, 403, 404, 409, 413, 415, 422, 429)},
         openapi_extra=_MESSAGE_BODY,
         summary="Send a message; both sides' answers stream back as server-sent events.",
     )
@@ -256,7 +256,7 @@ def api_router(ctx: WebContext) -> APIRouter:
         "/battles/{battle_id}/regenerate",
         response_class=EventStream,
         status_code=200,
-        responses={**SSE_RESPONSE, **_stream_errors(400, 403, 404, 409, 429)},
+        responses={**SSE_RESPONSE, **stream_errors(400, 403, 404, 409, 429)},
         summary="Answer the last message again on every side (before the vote).",
     )
     async def regenerate(battle_id: str, request: Request) -> Response:

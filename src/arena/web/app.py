@@ -103,6 +103,7 @@ class WebContext:
     built_providers: dict[str, Provider] = field(default_factory=dict)
     leaderboard_href: str = "/leaderboard"
     refresher: Any = None  # leaderboard.refresher.ArtifactRefresher when the board is live
+    redteam: Any = None  # web.redteam_game.RedTeamGame
     leaderboard_sync: Any = None  # leaderboard.shared.LeaderboardSync when the board is live
     static_dir: Path = PACKAGE_DIR / "static"
 
@@ -340,6 +341,9 @@ def include_web(
     app.include_router(release_opt_out_router(ctx))
     app.include_router(pages_router(ctx))
     _include_share_and_history(app, ctx)
+    from arena.web.redteam_setup import include_redteam
+
+    ctx.redteam = include_redteam(app, ctx)
     if leaderboard:
         _include_leaderboard(app, ctx)
     app.state.web = ctx

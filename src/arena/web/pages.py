@@ -26,6 +26,10 @@ STATIC_FILES = {
     "answer_html.js": "text/javascript",
     "event_stream.js": "text/javascript",
     "arena.js": "text/javascript",
+    "redteam.css": "text/css",
+    "redteam_text.js": "text/javascript",
+    "redteam.js": "text/javascript",
+    "redteam_leaderboard.js": "text/javascript",
 }
 # Vendored front-end libraries (static/vendor/, see its README.md), by file type.
 VENDOR_TYPES = {".js": "text/javascript", ".css": "text/css", ".woff2": "font/woff2"}
@@ -74,6 +78,7 @@ def site_nav(root: str, leaderboard_href: str) -> list[dict[str, str]]:
         {"key": "side_by_side", "label": N_("Side by side"), "href": f"{root}/side-by-side"},
         {"key": "direct", "label": N_("Direct chat"), "href": f"{root}/direct"},
         {"key": "leaderboard", "label": N_("Leaderboard"), "href": leaderboard_href},
+        {"key": "redteam", "label": N_("Red team"), "href": f"{root}/redteam"},
         {"key": "about", "label": N_("About"), "href": f"{root}/about"},
     ]
 
