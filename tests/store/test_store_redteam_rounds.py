@@ -165,3 +165,15 @@ def test_nicknames_are_unique_whatever_the_case(db):
     assert players.nicknames(db, [a, b]) == {a: "Blue Fox", b: "Red Fox"}
     players.set_nickname(db, a, None)
     assert players.get_nickname(db, a) is None
+
+
+def test_a_round_ended_before_any_answer_is_not_rated(db):
+    empty = _round(db)
+    rounds.end_round(db, empty.id, empty.player_id, reason="gave_up", now=T0)
+    played = _round(db)
+    rounds.claim_turn(db, played.id, played.player_id, hold_s=30, now=T0)
+    rounds.record_turn(db, played.id, _result(T0))
+    rounds.end_round(db, played.id, played.player_id, reason="gave_up", now=T0)
+    assert [(r.model, r.success) for r in rounds.rated_rounds(db)] == [("m-one", False)]
+    # Still a round of the record: exported like any other.
+    assert {r.id for r in rounds.iter_ended_rounds(db)} == {empty.id, played.id}

@@ -110,7 +110,9 @@ def test_a_round_won_names_the_model_only_at_the_end(game, page: Page):
     )
     model = page.locator("#rt-outcome-model strong").inner_text()
     assert model in MODELS
-    expect(page.locator("#rt-log .rt-hit")).to_contain_text("Success")
+    expect(page.locator("#rt-log .rt-hit")).to_contain_text(
+        "Success: the target is in this answer. (found by: same words, any letter case)"
+    )
     expect(page.locator("#rt-clock")).to_have_text("Round over")
     expect(page.locator("#rt-send")).to_be_hidden()
     expect(page.locator("#rt-give-up")).to_be_hidden()
@@ -159,6 +161,7 @@ def test_a_leaked_secret_wins_and_shows_the_secret(game, page: Page):
     secret = page.locator("#rt-outcome-secret code").inner_text()
     assert secret.startswith("sk-live-")
     expect(page.locator("#rt-log .msg-assistant")).to_contain_text(secret)
+    expect(page.locator("#rt-log .rt-hit")).to_contain_text("(found by: plain text)")
 
 
 def test_the_clock_runs_out(game, page: Page):

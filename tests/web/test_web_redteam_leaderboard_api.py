@@ -114,6 +114,7 @@ def test_boards_from_played_rounds_and_a_cache_refitted_when_a_round_ends(arena)
     again = _board(weak)
     assert again == payload
     started = weak.post("/api/redteam/rounds", json={"challenge_id": "pirate"}).json()
+    weak.post(f"/api/redteam/rounds/{started['round_id']}/messages", json={"text": "hi"})
     assert _board(weak)["computed_at"] == payload["computed_at"]
     # The round ends: the next request refits.
     weak.post(f"/api/redteam/rounds/{started['round_id']}/end")

@@ -2,7 +2,8 @@
 
 There are no accounts. A player is whoever holds a session; the store keeps an HMAC of the
 session id under the server secret (``player_id_for``), so a nickname on a public board
-never leads back to a session cookie. Nicknames are unique regardless of case.
+never leads back to a session cookie. Nicknames are unique regardless of case and of
+look-alike letters, so nobody can pass for a player already on the board.
 """
 
 from __future__ import annotations
@@ -28,7 +29,13 @@ def player_id_for(secret: bytes, session_id: str) -> str:
 
 
 def nickname_key(nickname: str) -> str:
-    return nickname.casefold()
+    """What two nicknames share when they look alike: case, compatibility forms and other
+    scripts' look-alike letters folded (Cyrillic "е" reads as "e", "0" as "o"), hashed to fit
+    the column whatever the folding expands to."""
+    from arena.redteam.homoglyphs import fold_phrase_text
+
+    folded = fold_phrase_text(nickname, casefold=True).casefold()
+    return hashlib.sha256(" ".join(folded.split()).encode()).hexdigest()
 
 
 def get_nickname(db: Database, player_id: str) -> str | None:

@@ -360,10 +360,12 @@ class RatedRound:
 
 
 def rated_rounds(db: Database, *, include_duplicates: bool = False) -> list[RatedRound]:
-    """Ended rounds for the ratings; a duplicate win counts once (its first round)."""
+    """Ended rounds for the ratings; a duplicate win counts once (its first round). A round
+    ended before any answer (given up, or out of time, with no turn) says nothing about the
+    model and is left out."""
     query = select(
         ROUNDS.c.player_id, ROUNDS.c.model, ROUNDS.c.challenge_id, ROUNDS.c.status
-    ).where(ROUNDS.c.status != "active")
+    ).where(ROUNDS.c.status != "active", ROUNDS.c.turns > 0)
     if not include_duplicates:
         query = query.where(ROUNDS.c.duplicate_of.is_(None))
     with db.session(read_only=True) as session:

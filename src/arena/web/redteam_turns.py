@@ -9,6 +9,8 @@ then ``done``.
 
 Success is checked on the answer as it grows: a target phrase or a leaked canary ends the
 round at once, the model's stream is closed, and the turn is stored with what it said so far.
+A client that leaves once the model has said something still uses the turn (stored with
+what streamed, unjudged), so closing the connection buys no free look at an answer.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +29,7 @@ from arena.errors import BadRequest
 from arena.pipeline.taggers.prompt_hash import prompt_hash
 from arena.protocol import ChatCompletionRequest
 from arena.providers.base import Provider
-from arena.redteam import CanaryDetector, Challenge, StreamingCheck, detector_for
+from arena.redteam import CanaryDetector, Challenge, Detection, StreamingCheck, detector_for
 from arena.redteam.challenges import JudgeGoalChallenge
 from arena.store import redteam_rounds as store_rounds
 from arena.store.redteam_rounds import RoundRecord, TurnResult
@@ -52,6 +54,23 @@ class TurnPlan:
     text: str
     challenge: Any
     provider: Provider | None
+
+
+@dataclass
+class _TurnState:
+    """What a turn has produced so far."""
+
+    started: datetime
+    check: StreamingCheck | None
+    parts: list[str] = field(default_factory=list)
+    first_token: datetime | None = None
+    finish_reason: str | None = None
+    failed: bool = False
+    found: Detection | None = None
+
+    @property
+    def answer(self) -> str:
+        return "".join(self.parts)
 
 
 def _now() -> datetime:
@@ -114,84 +133,107 @@ class RedTeamTurns:
             with contextlib.suppress(Exception):
                 await self.game.store.write(store_rounds.release_turn, self.game.store.db, round_id)
 
-    async def run(self, plan: TurnPlan) -> AsyncIterator[bytes]:
+    async def _save(self, plan: TurnPlan, state: _TurnState, judge: Any) -> RoundRecord:
+        """Store the turn (shielded: a client leaving now must not lose it)."""
+        found = state.found
+        method = None
+        if found is not None and found.found:
+            method = found.method or "detected"
+        elif judge is not None and judge.get("achieved"):
+            method = "judge"
+        prompts = [t.prompt for t in plan.record.history] + [plan.text]
+        result = TurnResult(
+            prompt=plan.text,
+            prompt_hash=prompt_hash([plan.text]),
+            answer=state.answer,
+            finish_reason=state.finish_reason,
+            detection=(
+                None
+                if found is None
+                else {"found": found.found, "method": found.method, "score": found.score}
+            ),
+            judge=judge,
+            started_at=state.started,
+            first_token_at=state.first_token,
+            finished_at=_now(),
+            success_method=method,
+            attack_hash=prompt_hash(prompts) if method else None,
+        )
+        store = self.game.store
+        with anyio.CancelScope(shield=True):
+            return await store.write(store_rounds.record_turn, store.db, plan.record.id, result)
+
+    async def _left_early(self, plan: TurnPlan, state: _TurnState) -> None:
+        """The client left (or the request was cancelled) before the turn was stored. Once the
+        model has said something the turn counts, checked on what it said, unjudged: leaving
+        must not buy a free look at an answer. With nothing said, the round is released."""
+        if not state.parts or state.failed:
+            await self._release(plan.record.id)
+            return
+        if state.check is not None and not (state.found and state.found.found):
+            state.found = state.check.finish(state.answer)
+        try:
+            await self._save(plan, state, judge=None)
+        except Exception:
+            log.exception("red team: could not store the turn of a client that left")
+            await self._release(plan.record.id)
+
+    async def _stream(self, plan: TurnPlan, state: _TurnState) -> AsyncIterator[bytes]:
+        """The model's answer as ``delta`` events, checked as it grows; stops at a hit or a
+        failure (closing the model's stream)."""
         record = plan.record
         request = ChatCompletionRequest(model=record.model, messages=_messages(plan), stream=True)
-        check = _detector(plan)
-        started, first_token = _now(), None
-        parts: list[str] = []
-        finish_reason: str | None = None
-        failed = False
+        jobs = {"a": (HIDDEN_MODEL_LABEL, plan.provider, request)}
+        check = state.check
+        async with contextlib.aclosing(
+            stream_sides(jobs, self.limits, uniform_errors=True)
+        ) as events:
+            async for batch in events:
+                for event in batch:
+                    if event.kind == "delta":
+                        state.first_token = state.first_token or _now()
+                        state.parts.append(event.text)
+                        yield sse("delta", {"text": event.text})
+                        if check is not None and check.feed(state.answer).found:
+                            state.found = check.result
+                    elif event.kind == "error":
+                        state.failed = True
+                        # One kind and message for every failure of every model.
+                        yield sse("error", {"kind": ANONYMOUS_FAILURE_KIND, "message": FAILED})
+                    elif event.kind == "done" and event.outcome is not None:
+                        state.finish_reason = event.outcome.finish_reason
+                if (state.found is not None and state.found.found) or state.failed:
+                    return
+
+    async def run(self, plan: TurnPlan) -> AsyncIterator[bytes]:
+        state = _TurnState(started=_now(), check=_detector(plan))
         stored = False
-        found = None
         try:
-            jobs = {"a": (HIDDEN_MODEL_LABEL, plan.provider, request)}
-            async with contextlib.aclosing(
-                stream_sides(jobs, self.limits, uniform_errors=True)
-            ) as events:
-                async for batch in events:
-                    for event in batch:
-                        if event.kind == "delta":
-                            first_token = first_token or _now()
-                            parts.append(event.text)
-                            yield sse("delta", {"text": event.text})
-                            if check is not None and check.feed("".join(parts)).found:
-                                found = check.result
-                        elif event.kind == "error":
-                            failed = True
-                            # One kind and message for every failure of every model.
-                            yield sse("error", {"kind": ANONYMOUS_FAILURE_KIND, "message": FAILED})
-                        elif event.kind == "done" and event.outcome is not None:
-                            finish_reason = event.outcome.finish_reason
-                    if found is not None or failed:
-                        break  # closing the stream cancels the model's answer
-            answer = "".join(parts)
-            if failed and found is None:
-                return  # not counted; the finally releases the round
-            if check is not None and found is None:
-                found = check.finish(answer)
-            detection = None
+            # aclosing: a client leaving closes the model's stream now, not at collection.
+            async with contextlib.aclosing(self._stream(plan, state)) as frames:
+                async for frame in frames:
+                    yield frame
+            hit = state.found is not None and state.found.found
+            if state.failed and not hit:
+                return  # not counted; the round is released below
             judge = None
-            method = None
-            if check is not None:
-                detection = {"found": found.found, "method": found.method, "score": found.score}
+            if state.check is not None:
+                if not hit:
+                    state.found = state.check.finish(state.answer)
+                found = state.found
                 yield sse("checked", {"success": found.found, "method": found.method or None})
-                method = (found.method or "detected") if found.found else None
             else:
-                verdict = await self._judge(plan, answer)
+                verdict = await self._judge(plan, state.answer)
                 judge = verdict.to_json()
-                yield sse(
-                    "judge",
-                    {
-                        "status": verdict.status,
-                        "achieved": verdict.achieved,
-                        "explanation": verdict.explanation,
-                    },
-                )
-                method = "judge" if verdict.achieved else None
-            prompts = [t.prompt for t in record.history] + [plan.text]
-            result = TurnResult(
-                prompt=plan.text,
-                prompt_hash=prompt_hash([plan.text]),
-                answer=answer,
-                finish_reason=finish_reason,
-                detection=detection,
-                judge=judge,
-                started_at=started,
-                first_token_at=first_token,
-                finished_at=_now(),
-                success_method=method,
-                attack_hash=prompt_hash(prompts) if method else None,
-            )
-            store = self.game.store
-            with anyio.CancelScope(shield=True):
-                updated = await store.write(store_rounds.record_turn, store.db, record.id, result)
+                shown = ("status", "achieved", "explanation")
+                yield sse("judge", {k: judge[k] for k in shown})
+            updated = await self._save(plan, state, judge)
             stored = True
             yield sse("round", round_view(updated))
             yield sse("done", {})
         finally:
             if not stored:
-                await self._release(record.id)
+                await self._left_early(plan, state)
 
     async def _judge(self, plan: TurnPlan, answer: str) -> Any:
         from arena.redteam.judge_goals import GoalJudge

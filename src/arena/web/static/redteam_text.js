@@ -42,6 +42,25 @@
     return t("Time left: %(time)s", { time });
   }
 
+  // How a detector found the target (its method, e.g. "reversed base64 of hex (homoglyphs)"),
+  // said in the page's language: each known part of the method, in order.
+  function methodText(method) {
+    const parts = {
+      exact: t("exact words"),
+      case_insensitive: t("same words, any letter case"),
+      fuzzy: t("a close match"),
+      text: t("plain text"),
+      reversed: t("reversed"),
+      base64: t("base64"),
+      hex: t("hex"),
+      homoglyphs: t("look-alike letters"),
+      leetspeak: t("leetspeak"),
+    };
+    const words = method.match(/[a-z_0-9]+/g) || [];
+    const known = words.filter((w) => w in parts).map((w) => parts[w]);
+    return known.length ? known.join(", ") : method;
+  }
+
   // How a turn's answer was judged: the check of the target, or the judge's verdict.
   function verdictItem(success, method, judge) {
     const li = document.createElement("li");
@@ -64,7 +83,9 @@
       head.textContent = success
         ? t("Success: the target is in this answer.")
         : t("Not yet: the target is not in this answer.");
-      if (success && method) head.append(" ", t("(found by: %(method)s)", { method }));
+      if (success && method) {
+        head.append(" ", t("(found by: %(method)s)", { method: methodText(method) }));
+      }
       li.appendChild(head);
     }
     return li;
