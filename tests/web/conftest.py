@@ -114,3 +114,39 @@ def browser() -> Iterator[Any]:
         b = launch_chromium(p)
         yield b
         b.close()
+
+
+@pytest.fixture
+def redteam_game(arena_server, tmp_path):
+    """``redteam_game(providers=None, *, settings=None, **options) -> RunningArena``: the
+    arena with the shared red-team challenges (support.redteam_game), two compliant models
+    unless ``providers`` are given."""
+    from support.redteam_game import CHALLENGES, echo
+
+    path = tmp_path / "redteam-challenges.yaml"
+    path.write_text(CHALLENGES)
+
+    def start(providers=None, *, settings=None, **options):
+        providers = providers or [
+            ScriptedProvider("m-one", reply=echo),
+            ScriptedProvider("m-two", reply=echo),
+        ]
+        merged = {"redteam_challenges_path": path, **(settings or {})}
+        return arena_server(providers, settings=merged, **options)
+
+    return start
+
+
+@pytest.fixture
+def redteam_game_unlimited(redteam_game):
+    """``redteam_game`` with the rate limits out of the way (``settings`` may set them)."""
+    unlimited = {
+        "requests_per_session": "1000/minute",
+        "requests_per_ip": "1000/minute",
+        "leaderboard_refresh_s": 0.0,
+    }
+
+    def start(providers=None, *, settings=None, **options):
+        return redteam_game(providers, settings={**unlimited, **(settings or {})}, **options)
+
+    return start
