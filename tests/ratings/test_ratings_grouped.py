@@ -75,7 +75,7 @@ def test_grouped_degenerate_is_flagged():
 def test_a_member_that_only_loses_is_seen_before_fitting():
     """A player who lost every round has no finite strength: the fit says so and uses its
     ridge straight away, with the boards a divergent fit would have ended at."""
-    from arena.ratings.grouped import _has_one_sided_member
+    from arena.ratings.grouped import one_sided_members
 
     rng = np.random.default_rng(3)
     players = rng.choice(["ann", "bo", "cy"], 600).tolist()
@@ -100,6 +100,24 @@ def test_a_member_that_only_loses_is_seen_before_fitting():
     from scipy.sparse import csr_matrix
 
     x = csr_matrix(np.array([[1.0, -1.0], [1.0, -1.0]]))
-    assert not _has_one_sided_member(x, np.array([0.5, 1.0]), np.ones(2))
-    assert _has_one_sided_member(x, np.array([1.0, 1.0]), np.ones(2))
-    assert _has_one_sided_member(x, np.array([0.0, 0.0]), np.ones(2))
+    never_lost, never_won = one_sided_members(x, np.array([0.5, 1.0]), np.ones(2))
+    assert not never_lost.any() and not never_won.any()
+    never_lost, never_won = one_sided_members(x, np.array([1.0, 1.0]), np.ones(2))
+    assert never_lost.tolist() == [True, False] and never_won.tolist() == [False, True]
+
+
+def test_a_one_sided_member_has_an_interval_open_on_that_side():
+    """The ridge keeps dee's rating finite; the data bound it from above but not below."""
+    rng = np.random.default_rng(4)
+    players = rng.choice(["ann", "bo", "cy"], 400).tolist() + ["dee"] * 3
+    models = rng.choice(["m1", "m2"], 403).tolist()
+    winner = ["model_a" if w else "model_b" for w in rng.random(400) < 0.5] + ["model_b"] * 3
+    fit = fit_grouped_bradley_terry({"player": players}, {"model": models}, winner)
+    group = fit.groups["player"]
+    dee = group.labels.index("dee")
+    assert group.lower[dee] == -np.inf and np.isfinite(group.upper[dee])
+    assert np.isfinite(group.ratings).all()
+    others = [i for i in range(len(group.labels)) if i != dee]
+    assert np.isfinite(group.lower[others]).all() and np.isfinite(group.upper[others]).all()
+    assert np.isfinite(fit.groups["model"].lower).all()
+    assert "unbounded on the side the data leave open" in fit.warnings[0]

@@ -59,8 +59,10 @@ def _labels(values: object, name: str, n: int) -> np.ndarray:
     return arr.astype(str)
 
 
-def _has_one_sided_member(x: csr_matrix, y: np.ndarray, wsum: np.ndarray) -> bool:
-    """Does some member only ever win, or only ever lose (no tie), wherever it plays?"""
+def one_sided_members(
+    x: csr_matrix, y: np.ndarray, wsum: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per member (column): (never lost, never won) wherever it played; a tie is neither."""
     c = x.tocoo()
     keep = (c.data != 0) & (wsum[c.row] > 0)
     rows, cols, signs = c.row[keep], c.col[keep], c.data[keep]
@@ -69,9 +71,7 @@ def _has_one_sided_member(x: csr_matrix, y: np.ndarray, wsum: np.ndarray) -> boo
     hi = np.full(x.shape[1], -np.inf)
     np.minimum.at(lo, cols, favourable)
     np.maximum.at(hi, cols, favourable)
-    seen = np.isfinite(lo)
-    lo, hi = lo[seen], hi[seen]
-    return bool(((lo == hi) & ((lo == 0.0) | (lo == 1.0))).any())
+    return lo == 1.0, hi == 0.0
 
 
 def fit_grouped_bradley_terry(
@@ -153,7 +153,9 @@ def fit_grouped_bradley_terry(
     lam = float(ridge)
     # A member on the same side of every result has no finite strength: seen at once here,
     # rather than after a full run of Newton steps that can only diverge.
-    one_sided = lam == 0 and _has_one_sided_member(x, y, wsum)
+    never_lost, never_won = one_sided_members(x, y, wsum)
+    one_sided = lam == 0 and bool((never_lost | never_won).any())
+    open_sides = False
     if not one_sided:
         theta, iters, gmax, hess = _newton(
             objective(lam), np.zeros(m), fix if lam == 0 else 0 * fix
@@ -166,7 +168,11 @@ def fit_grouped_bradley_terry(
         if on_degenerate == "raise":
             raise DegenerateComparisonError(msg)
         lam = max(lam, DEGENERATE_RIDGE)
-        warnings.append(f"{msg}; fitted with a ridge of {lam}")
+        open_sides = True
+        warnings.append(
+            f"{msg}; fitted with a ridge of {lam}, and their interval is unbounded on the "
+            "side the data leave open"
+        )
         theta, iters, gmax, hess = _newton(objective(lam), np.zeros(m), 0 * fix)
     d = x @ theta
     score = y - sigmoid(d)
@@ -180,11 +186,14 @@ def fit_grouped_bradley_terry(
     for g in names:
         sl = slice(offsets[g], offsets[g] + len(vocab[g]))
         r = init_rating + alpha * theta[sl]
+        lower, upper = r - z * alpha * se[sl], r + z * alpha * se[sl]
+        if open_sides:
+            # The ridge keeps the estimate finite, but nothing in the data bounds a member
+            # that never lost from above (or one that never won from below).
+            upper = np.where(never_lost[sl], np.inf, upper)
+            lower = np.where(never_won[sl], -np.inf, lower)
         groups[g] = GroupRatings(
-            labels=tuple(vocab[g].tolist()),
-            ratings=r,
-            lower=r - z * alpha * se[sl],
-            upper=r + z * alpha * se[sl],
+            labels=tuple(vocab[g].tolist()), ratings=r, lower=lower, upper=upper
         )
     return GroupedFit(
         groups=groups,

@@ -87,9 +87,10 @@ def write_artifacts(out: Path, document: dict[str, Any]) -> list[Path]:
 
 
 def _interval(row: dict[str, Any]) -> str:
-    if row["lower"] is None or row["upper"] is None:
-        return "?"
-    return f"{row['lower']:.0f} to {row['upper']:.0f}"
+    # A null bound is one the data leave open (a member that never won, or never lost).
+    lower = "-∞" if row["lower"] is None else f"{row['lower']:.0f}"
+    upper = "∞" if row["upper"] is None else f"{row['upper']:.0f}"
+    return f"{lower} to {upper}"
 
 
 def print_tables(console: Console, document: dict[str, Any]) -> None:

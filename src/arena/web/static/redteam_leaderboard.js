@@ -41,7 +41,10 @@
       cell(row, String(e.rank));
       cell(row, String(e.name), true);
       cell(row, number(e.rating));
-      cell(row, number(e.lower) + " – " + number(e.upper));
+      // A null bound is one the data leave open (never won, or never lost): unbounded.
+      const lower = e.lower === null ? "−∞" : number(e.lower);
+      const upper = e.upper === null ? "∞" : number(e.upper);
+      cell(row, lower + " – " + upper);
       cell(row, count(e.rounds));
       cell(row, count(e.successes));
       body.appendChild(row);
