@@ -52,7 +52,7 @@ def test_sft_lowers_the_loss_on_answers(variant, tiny_model, marked_model, tmp_p
     assert after < before * 0.8, (before, after)
 
 
-def test_loss_masks_everything_but_answers(tiny_model, marked_model):
+def test_loss_masks_everything_but_answers(tiny_model, marked_model, tmp_path):
     """Both ways of masking leave user turns and template tokens out of the loss."""
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -68,7 +68,7 @@ def test_loss_masks_everything_but_answers(tiny_model, marked_model):
         tokenizer = AutoTokenizer.from_pretrained(model)
         trainer = SFTTrainer(
             model=AutoModelForCausalLM.from_pretrained(model),
-            args=SFTConfig(output_dir="unused", report_to="none", use_cpu=True, **flags),
+            args=SFTConfig(output_dir=tmp_path, report_to="none", use_cpu=True, **flags),
             train_dataset=Dataset.from_list(rows),
             processing_class=tokenizer,
         )
