@@ -281,3 +281,8 @@ class Settings(BaseSettings):
             return self.config_path
         default = Path("arena.yaml")
         return default if default.exists() else None
+
+
+def database_url_or_default(database_url: str | None) -> str:
+    """A command's ``--database-url`` when given, else the database ``arena serve`` uses."""
+    return database_url or Settings().resolved_database_url()

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from arena.redteam import RedTeamRound, rate_rounds
-from arena.redteam.ratings import RedTeamBoards
+from arena.redteam.ratings import RedTeamBoards, RedTeamRound, rate_rounds
 
 
 def simulate_rounds(n_players, n_models, n_challenges, n_rounds, seed):

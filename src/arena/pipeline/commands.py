@@ -20,14 +20,10 @@ def _fail(message: str) -> typer.Exit:
 def _database_url(database_url: str | None) -> str:
     from sqlalchemy.engine import make_url
 
+    from arena.config import database_url_or_default
     from arena.store.db import is_sqlite
 
-    if database_url:
-        url = database_url
-    else:
-        from arena.config import Settings
-
-        url = Settings().resolved_database_url()
+    url = database_url_or_default(database_url)
     if is_sqlite(url):
         path = make_url(url).database
         if path and path != ":memory:" and not Path(path).is_file():

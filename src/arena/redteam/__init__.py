@@ -2,12 +2,9 @@
 
 Pure logic only: no I/O beyond reading the challenges file, no web or store code; the edges
 that read the store (``boards_from_store``, ``commands``) are imported by their callers only.
-
-The rating names (``rate_rounds`` and its results) load on first use: they need SciPy, which
-the command line should not pay for at start-up.
+The joint ratings (``arena.redteam.ratings``) need SciPy, which the command line should not
+pay for at start-up, so they are imported from their own module.
 """
-
-from typing import TYPE_CHECKING, Any
 
 from arena.redteam.canaries import PlantedSecret, make_canary
 from arena.redteam.challenges import (
@@ -28,23 +25,7 @@ from arena.redteam.detectors import (
     detector_for,
 )
 
-if TYPE_CHECKING:
-    from arena.redteam.ratings import Board, BoardRow, RedTeamBoards, RedTeamRound, rate_rounds
-
-_RATING_NAMES = frozenset({"Board", "BoardRow", "RedTeamBoards", "RedTeamRound", "rate_rounds"})
-
-
-def __getattr__(name: str) -> Any:
-    if name in _RATING_NAMES:
-        from arena.redteam import ratings
-
-        return getattr(ratings, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = [
-    "Board",
-    "BoardRow",
     "CanaryDetector",
     "Challenge",
     "ChallengeFileError",
@@ -54,13 +35,10 @@ __all__ = [
     "LeakSecretChallenge",
     "PhraseDetector",
     "PlantedSecret",
-    "RedTeamBoards",
-    "RedTeamRound",
     "SayPhraseChallenge",
     "StreamingCheck",
     "detector_for",
     "load_challenges",
     "make_canary",
     "parse_challenges",
-    "rate_rounds",
 ]

@@ -22,14 +22,6 @@ class BoardFormat(StrEnum):
     csv = "csv"
 
 
-def _url(database_url: str | None) -> str:
-    if database_url:
-        return database_url
-    from arena.config import Settings
-
-    return Settings().resolved_database_url()
-
-
 def register(app: typer.Typer) -> None:
     """Add ``arena redteam`` to the root app."""
     redteam_app = typer.Typer(help="The red-team game: boards of players, models, challenges.")
@@ -57,10 +49,11 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Fit and show the three red-team boards from the stored rounds."""
+        from arena.config import database_url_or_default
         from arena.redteam.board_output import run_leaderboard
 
         run_leaderboard(
-            url=_url(database_url),
+            url=database_url_or_default(database_url),
             fmt=fmt.value,
             out=out,
             confidence=confidence,

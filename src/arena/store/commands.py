@@ -17,11 +17,9 @@ class ExportFormat(StrEnum):
 
 
 def _url(database_url: str | None) -> str:
-    if database_url:
-        return database_url
-    from arena.config import Settings
+    from arena.config import database_url_or_default
 
-    return Settings().resolved_database_url()
+    return database_url_or_default(database_url)
 
 
 def _fail(message: str) -> None:

@@ -351,6 +351,10 @@ def _first_win(conn: Connection, record: RoundRecord, attack_hash: str | None) -
 # ---------------------------------------------------------------- reading many
 
 
+# The rounds the boards rate: over, and with at least one answer.
+_RATED = (ROUNDS.c.status != "active", ROUNDS.c.turns > 0)
+
+
 @dataclass(frozen=True, slots=True)
 class RatedRound:
     player_id: str
@@ -365,7 +369,7 @@ def rated_rounds(db: Database, *, include_duplicates: bool = False) -> list[Rate
     model and is left out."""
     query = select(
         ROUNDS.c.player_id, ROUNDS.c.model, ROUNDS.c.challenge_id, ROUNDS.c.status
-    ).where(ROUNDS.c.status != "active", ROUNDS.c.turns > 0)
+    ).where(*_RATED)
     if not include_duplicates:
         query = query.where(ROUNDS.c.duplicate_of.is_(None))
     with db.session(read_only=True) as session:
@@ -374,13 +378,11 @@ def rated_rounds(db: Database, *, include_duplicates: bool = False) -> list[Rate
 
 
 def ended_round_count(db: Database) -> int:
-    """A cheap change marker for cached boards: ended rounds so far."""
+    """A cheap change marker for cached boards: the rounds they rate, so far (a round that
+    ends without an answer changes nothing on them)."""
     with db.session(read_only=True) as session:
-        return int(
-            session.connection()
-            .execute(select(func.count()).select_from(ROUNDS).where(ROUNDS.c.status != "active"))
-            .scalar_one()
-        )
+        query = select(func.count()).select_from(ROUNDS).where(*_RATED)
+        return int(session.connection().execute(query).scalar_one())
 
 
 def iter_ended_rounds(

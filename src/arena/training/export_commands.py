@@ -37,12 +37,10 @@ def _source(battles: Path | None, database_url: str | None) -> tuple[str, bool]:
         if not battles.is_file():
             raise typer.BadParameter(f"no battles file at {battles}", param_hint="--battles")
         return str(battles), False
+    from arena.config import database_url_or_default
     from arena.pipeline.release import check_database
 
-    if database_url is None:
-        from arena.config import Settings
-
-        database_url = Settings().resolved_database_url()
+    database_url = database_url_or_default(database_url)
     check_database(database_url)
     return database_url, True
 
