@@ -74,7 +74,9 @@ def test_order_of_players_and_models_is_recovered_and_nicknames_shown(store):
     assert set(payload) == {
         "n_rounds",
         "confidence",
+        "preliminary_rounds",
         "warnings",
+        "warning_codes",
         "computed_at",
         "players",
         "models",
@@ -88,11 +90,13 @@ def test_order_of_players_and_models_is_recovered_and_nicknames_shown(store):
         "upper": round(fox.upper, 2),
         "rounds": 40,
         "successes": 26,
+        "preliminary": False,
     }
     assert {c["name"]: c["rounds"] for c in payload["challenges"]} == {
         "harbour": 60,
         "galleon": 60,
     }
+    assert payload["warnings"] == payload["warning_codes"] == []
 
 
 def test_a_repeated_winning_attack_counts_once(store):

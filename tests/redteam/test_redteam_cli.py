@@ -88,10 +88,47 @@ def test_leaderboard_as_tables_json_csv_and_artifacts(store, tmp_path):
                                   "challenges": 1}  # fmt: skip
     players = list(csv.DictReader((target / "players.csv").open()))
     assert [p["name"] for p in players] == ["Red Fox", weak]
-    assert list(players[0]) == ["rank", "name", "rating", "lower", "upper", "rounds", "successes"]
+    assert list(players[0]) == ["rank", "name", "rating", "lower", "upper", "rounds", "successes",
+                                "preliminary"]  # fmt: skip
+    assert {p["preliminary"] for p in players} == {"false"}
     models = list(csv.DictReader((target / "models.csv").open()))
     assert [m["name"] for m in models] == ["robust-model", "soft-model"]
     assert (target / "challenges.csv").read_text().count("\n") == 2
+
+
+def test_leaderboard_marks_preliminary_members_and_codes_its_warnings(store, tmp_path):
+    fill_boards(store)
+    newcomer = "e5" * 32
+    for i in range(3):  # three wins: too few rounds, and never lost
+        play_round(store, player_id=newcomer, model="soft-model",
+                   challenge=phrase_challenge("harbour", MODELS),
+                   prompts=[f"newcomer {i}: {PHRASE}"], won=True)  # fmt: skip
+    set_nickname(store, newcomer, "Newbie")
+    code, out, _ = invoke("redteam", "leaderboard", "--database-url", store.url)
+    assert code == 0, out
+    assert "Newbie *" in out and "Red Fox *" not in out
+    assert "* preliminary: fewer than 10 rated rounds" in out
+    assert "warning: no finite maximum-likelihood strengths" in out
+
+    code, out, _ = invoke("redteam", "leaderboard", "--database-url", store.url, "--format", "csv")
+    assert code == 0
+    rows = {(r["board"], r["name"]): r["preliminary"] for r in csv.DictReader(io.StringIO(out))}
+    assert rows[("players", "Newbie")] == "true" and rows[("players", "Red Fox")] == "false"
+    assert rows[("models", "soft-model")] == "false"
+
+    target = tmp_path / "boards"
+    code, out, _ = invoke("redteam", "leaderboard", "--database-url", store.url, "--format",
+                          "json", "--out", str(target))  # fmt: skip
+    payload = json.loads(out)
+    assert payload["preliminary_rounds"] == 10
+    # The main leaderboard's shape: English sentences, and their codes in the same order.
+    (warning,) = payload["warnings"]
+    assert warning.startswith("no finite maximum-likelihood strengths")
+    assert payload["warning_codes"] == [{"code": "no_finite_optimum", "params": {"ridge": 0.01}}]
+    assert [p["preliminary"] for p in payload["players"]].count(True) == 1
+    document = json.loads((target / "boards.json").read_text())
+    assert document["warnings"] == payload["warnings"]
+    assert document["warning_codes"] == payload["warning_codes"]
 
 
 def test_leaderboard_with_no_ended_round_says_so(store, tmp_path):

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from arena.redteam.ratings import RedTeamBoards, RedTeamRound, rate_rounds
+from arena.redteam.ratings import (
+    PRELIMINARY_ROUNDS,
+    Board,
+    RedTeamBoards,
+    RedTeamRound,
+    WarningCode,
+    fit_warning_code,
+    rate_rounds,
+)
 
 
 def simulate_rounds(n_players, n_models, n_challenges, n_rounds, seed):
@@ -81,7 +89,7 @@ def test_boards_read_the_right_way_round():
         for row in board.rows:
             assert row.lower < row.rating < row.upper
         assert board.rows[0].rank == 1
-    assert boards.confidence == 0.9 and boards.warnings == ()
+    assert boards.confidence == 0.9 and boards.warnings == () and boards.warning_codes == ()
 
 
 def test_a_player_who_always_wins_is_rated_with_a_warning():
@@ -89,6 +97,28 @@ def test_a_player_who_always_wins_is_rated_with_a_warning():
         RedTeamRound("joe", m, "c1", s) for m in ("m1", "m2") for s in (True, False, False)
     ]
     boards = rate_rounds(rounds)
-    assert boards.warnings and "ridge" in boards.warnings[0]
+    # As on the main leaderboard: the English sentence, and its code beside it.
+    (warning,) = boards.warnings
+    assert warning.startswith("no finite maximum-likelihood strengths") and "ridge" in warning
+    assert boards.warning_codes == (WarningCode("no_finite_optimum", {"ridge": 0.01}),)
     assert boards.players.names()[0] == "ace"
     assert all(np.isfinite(r.rating) for r in boards.players.rows)
+
+
+def test_members_with_few_rounds_are_preliminary():
+    rounds = [RedTeamRound("ace", "m1", "c1", i % 2 == 0) for i in range(10)]
+    rounds += [RedTeamRound("new", "m2", "c1", i == 0) for i in range(9)]
+    boards = rate_rounds(rounds)
+    assert boards.preliminary_rounds == PRELIMINARY_ROUNDS == 10
+    flags = {r.name: r.preliminary for b in (boards.players, boards.models) for r in b.rows}
+    assert flags == {"ace": False, "new": True, "m1": False, "m2": True}
+    assert boards.challenges.rows[0].preliminary is False
+    stricter = rate_rounds(rounds, preliminary_rounds=11)
+    assert all(r.preliminary for r in stricter.players.rows)
+
+
+def test_a_warning_the_module_does_not_know_has_no_code_and_codes_stay_aligned():
+    assert fit_warning_code("something new went wrong", 0.01) == WarningCode(None, {})
+    nothing = Board(())
+    with pytest.raises(ValueError, match="one code per warning"):
+        RedTeamBoards(nothing, nothing, nothing, n_rounds=0, confidence=0.95, warnings=("x",))

@@ -1,6 +1,7 @@
 """The red-team game in a real browser (headless Chromium, Playwright) against the app on
 loopback: rounds won and lost, the reveal at the end only, resuming after a reload, the
-nickname's errors, the Spanish page, a phone-sized screen and the boards."""
+nickname's errors, the Spanish page, a phone-sized screen and the boards (their warnings in the
+page's language, members with few rounds marked preliminary)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from support.redteam_game import CHALLENGES as SHARED_CHALLENGES
 from support.redteam_game import JUDGE_CHALLENGES, MODELS, echo, judge_reply, lockpick_model
+from support.redteam_rounds import phrase_challenge, play_round
 from support.web_fakes import ScriptedProvider
 
 pytestmark = pytest.mark.browser
@@ -29,6 +31,7 @@ CHALLENGES = (
     models: [m-one, m-two]
 """
 )
+UNCODED = "a warning the page has no words for yet"
 XSS = '<img src=x onerror="window.__pwned = 1"> and <script>window.__pwned = 2</script>'
 
 
@@ -301,6 +304,59 @@ def test_the_boards_are_empty_then_list_players_models_and_challenges(game, page
         expect(rows.locator("th")).to_have_text(names)
     expect(page.locator('table[data-board="players"] tbody')).to_contain_text("Night Owl")
     expect(page.locator('table[data-board="challenges"] tbody')).to_contain_text("pirate")
+    # Two rounds are too few to trust anyone's place: every member is marked, and told why.
+    marks = page.locator("#rt-boards .rt-preliminary")
+    expect(marks).to_have_count(sum(len(board[k]) for k in ("players", "models", "challenges")))
+    expect(marks.first).to_be_visible()
+    expect(marks.first).to_have_text("preliminary")
+    expect(marks.first).to_have_attribute("title", "Preliminary: fewer than 10 rated rounds")
+    expect(page.locator("#rt-preliminary-note")).to_have_text(
+        "Preliminary: fewer than 10 rated rounds, so the rating and rank may still move a lot."
+    )
+
+
+def test_the_spanish_boards_word_the_warnings_and_mark_preliminary_members(game, browser):
+    arena = game()
+    challenge = phrase_challenge("pirate", MODELS)
+    # A veteran with 12 rounds won and lost; a newcomer with 3 wins, who never lost (a warning).
+    games = [("a" * 64, MODELS[i % 2], i % 3 == 0) for i in range(12)]
+    games += [("b" * 64, MODELS[0], True)] * 3
+    for i, (player, model, won) in enumerate(games):
+        play_round(arena.db, player_id=player, model=model, challenge=challenge,
+                   prompts=[f"attack {i}"], won=won)  # fmt: skip
+    for page in _page(browser, locale="es-ES", extra_http_headers={"Accept-Language": "es"}):
+        # The server's own answer, plus a warning no code names yet (as a newer fit could
+        # send): the page words the coded one and shows the other in English.
+        def with_an_uncoded_warning(route):
+            board = route.fetch().json()
+            board["warnings"].append(UNCODED)
+            board["warning_codes"].append({"code": None, "params": {}})
+            route.fulfill(json=board)
+
+        page.route("**/api/redteam/leaderboard", with_an_uncoded_warning)
+        page.goto(arena.url + "/redteam/leaderboard")
+        items = page.locator("#rt-warnings li")
+        expect(items).to_have_count(2)
+        warning = page.locator('#rt-warnings li[data-code="no_finite_optimum"]')
+        expect(warning).to_be_visible()
+        expect(warning).to_contain_text("Algunos jugadores, modelos o retos solo ganaron")
+        expect(warning).to_contain_text("ridge de 0,01")
+        expect(warning).not_to_contain_text("maximum-likelihood strengths")
+        expect(items.nth(1)).to_have_text(UNCODED)
+        players = page.locator('table[data-board="players"] tbody tr')
+        newcomer = players.filter(has_text="player-bbbbbbbb")
+        mark = newcomer.locator(".rt-preliminary")
+        expect(mark).to_be_visible()
+        expect(mark).to_have_text("provisional")
+        expect(mark).to_have_attribute("title", "Provisional: menos de 10 rondas puntuadas")
+        expect(mark).to_have_attribute("aria-describedby", "rt-preliminary-note")
+        expect(players.filter(has_text="player-aaaaaaaa").locator(".rt-preliminary")).to_have_count(
+            0
+        )
+        expect(page.locator("#rt-preliminary-note")).to_have_text(
+            "Provisional: menos de 10 rondas puntuadas, así que la puntuación y el puesto aún "
+            "pueden cambiar mucho."
+        )
 
 
 def test_a_judged_goal_shows_the_judges_explanation(arena_server, tmp_path, page: Page):

@@ -1,5 +1,7 @@
 """``GET /api/redteam/leaderboard`` on a real server, with rounds played through the real API:
-the empty state, the boards' order and names, and a cache refitted only when a round ends."""
+the empty state, the boards' order and names, warnings in English with their codes beside them
+(the main leaderboard's shape), members with few rounds marked preliminary, and a cache refitted
+only when a round ends."""
 
 from __future__ import annotations
 
@@ -27,8 +29,9 @@ challenges:
     turn_limit: 2
     models: [soft, stern]
 """
-KEYS = {"n_rounds", "confidence", "warnings", "computed_at", "players", "models", "challenges"}
-ROW_KEYS = {"rank", "name", "rating", "lower", "upper", "rounds", "successes"}
+KEYS = {"n_rounds", "confidence", "preliminary_rounds", "warnings", "warning_codes",
+        "computed_at", "players", "models", "challenges"}  # fmt: skip
+ROW_KEYS = {"rank", "name", "rating", "lower", "upper", "rounds", "successes", "preliminary"}
 
 
 def _echo(request) -> str:
@@ -43,7 +46,13 @@ def arena(arena_server, tmp_path: Path):
         ScriptedProvider("soft", reply=_echo),  # says whatever it is asked to
         ScriptedProvider("stern", reply="I would rather not."),
     ]
-    settings = {"redteam_challenges_path": path, "leaderboard_refresh_s": 0}
+    # Up to 40 rounds a player until the coin-flip draw has shown both models: more than the
+    # default 20 requests a minute per session, which is not what these tests are about.
+    settings = {
+        "redteam_challenges_path": path,
+        "leaderboard_refresh_s": 0,
+        "requests_per_session": "1000/minute",
+    }
     return arena_server(providers, settings=settings)
 
 
@@ -76,7 +85,8 @@ def test_empty_boards_before_any_round_ends(arena):
     assert set(payload) == KEYS
     assert payload["n_rounds"] == 0 and payload["confidence"] == 0.95
     assert payload["players"] == payload["models"] == payload["challenges"] == []
-    assert payload["warnings"] == []
+    assert payload["warnings"] == payload["warning_codes"] == []
+    assert payload["preliminary_rounds"] == 10
 
 
 def test_boards_from_played_rounds_and_a_cache_refitted_when_a_round_ends(arena):
@@ -108,7 +118,9 @@ def test_boards_from_played_rounds_and_a_cache_refitted_when_a_round_ends(arena)
     assert payload["models"][0]["successes"] == 0
     assert payload["challenges"][0]["name"] == "pirate"
     # Only ever winning against "soft" and never against "stern": the fit says it needed help.
-    assert any("ridge" in w for w in payload["warnings"])
+    assert [w["code"] for w in payload["warning_codes"]] == ["no_finite_optimum"]
+    assert "ridge" in payload["warnings"][0]
+    assert all(p["preliminary"] == (p["rounds"] < 10) for p in payload["players"])
 
     # Nothing ended: the same fit is served, even while a round is being played.
     again = _board(weak)
@@ -124,12 +136,47 @@ def test_boards_from_played_rounds_and_a_cache_refitted_when_a_round_ends(arena)
     assert rounds[names[1]] == i + 1
 
 
+def test_warnings_carry_a_code_and_members_with_few_rounds_are_preliminary(arena):
+    challenge = phrase_challenge("pirate", ("soft", "stern"))
+    veteran, newcomer = "a" * 64, "b" * 64
+    # The veteran: 12 rounds, won and lost against both models; the newcomer: 3 rounds, all
+    # won, so nothing bounds their rating from above. Every attack differs (no duplicates).
+    games = [(veteran, "soft", i < 4) for i in range(6)] + [
+        (veteran, "stern", i < 2) for i in range(6)
+    ]
+    games += [(newcomer, "soft", True)] * 3
+    for i, (player, model, won) in enumerate(games):
+        play_round(arena.db, player_id=player, model=model, challenge=challenge,
+                   prompts=[f"attack {i}"], won=won)  # fmt: skip
+
+    payload = _board(arena.client())
+    assert payload["n_rounds"] == 15 and payload["preliminary_rounds"] == 10
+    (warning,) = payload["warnings"]
+    assert warning.startswith("no finite maximum-likelihood strengths")
+    assert payload["warning_codes"] == [{"code": "no_finite_optimum", "params": {"ridge": 0.01}}]
+    players = {p["name"]: p for p in payload["players"]}
+    old, new = players["player-aaaaaaaa"], players["player-bbbbbbbb"]
+    assert (old["rounds"], old["preliminary"]) == (12, False)
+    assert (new["rounds"], new["preliminary"], new["upper"]) == (3, True, None)
+    models = {m["name"]: (m["rounds"], m["preliminary"]) for m in payload["models"]}
+    assert models == {"soft": (9, True), "stern": (6, True)}
+    assert [(c["rounds"], c["preliminary"]) for c in payload["challenges"]] == [(15, False)]
+
+
 def test_the_route_is_in_the_openapi_schema(arena):
     schema = arena.client().get("/openapi.json").json()
     route = schema["paths"]["/api/redteam/leaderboard"]["get"]
     assert "redteam" in route["tags"]
     body = schema["components"]["schemas"]["RedTeamLeaderboard"]
     assert set(body["properties"]) == KEYS
+    # The same warning shape (and model) as GET /api/leaderboard.
+    assert body["properties"]["warnings"]["items"] == {"type": "string"}
+    codes = body["properties"]["warning_codes"]["items"]
+    assert codes == {"$ref": "#/components/schemas/LeaderboardWarning"}
+    assert set(schema["components"]["schemas"]["LeaderboardWarning"]["properties"]) == {
+        "code",
+        "params",
+    }
 
 
 async def test_requests_during_a_refit_get_the_boards_it_replaces(tmp_path):

@@ -3,7 +3,9 @@
 The artifacts of ``--out DIR``: ``boards.json`` (the JSON of ``GET /api/redteam/leaderboard``
 plus ``settings``, how the boards were fitted, and ``counts``) and one CSV per board
 (``players.csv``, ``models.csv``, ``challenges.csv``; columns ``rank, name, rating, lower,
-upper, rounds, successes``, best first). Each file is written whole or not at all.
+upper, rounds, successes, preliminary``, best first; ``preliminary`` is ``true`` or ``false``).
+Each file is written whole or not at all. The tables mark a preliminary member (too few rounds
+to trust its rank) with ``*`` after its name and explain the mark under the table.
 """
 
 from __future__ import annotations
@@ -35,13 +37,19 @@ BOARD_TITLES = {
 }
 FIT_SETTINGS = {"model": "grouped Bradley-Terry", "scale": 400.0, "base": 10.0, "init": 1000.0}
 NOTHING_ENDED = "No red-team round has ended yet: the boards are empty."
+PRELIMINARY_MARK = "*"
+
+
+def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
+    # Spelled as in the JSON, not as Python's True/False.
+    return {**row, "preliminary": "true" if row["preliminary"] else "false"}
 
 
 def csv_text(rows: list[dict[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(ROW_FIELDS), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(_csv_row(r) for r in rows)
     return buffer.getvalue()
 
 
@@ -51,7 +59,7 @@ def combined_csv(document: dict[str, Any]) -> str:
     writer = csv.DictWriter(buffer, fieldnames=["board", *ROW_FIELDS], lineterminator="\n")
     writer.writeheader()
     for name in BOARD_NAMES:
-        writer.writerows({"board": name, **row} for row in document[name])
+        writer.writerows({"board": name, **_csv_row(row)} for row in document[name])
     return buffer.getvalue()
 
 
@@ -63,6 +71,7 @@ def artifact_document(fitted: StoreBoards, confidence: float) -> dict[str, Any]:
         **FIT_SETTINGS,
         "confidence": confidence,
         "interval": "sandwich",
+        "preliminary_rounds": fitted.boards.preliminary_rounds,
         "include_duplicates": fitted.include_duplicates,
     }
     payload["counts"] = {
@@ -93,6 +102,13 @@ def _interval(row: dict[str, Any]) -> str:
     return f"{lower} to {upper}"
 
 
+def preliminary_footnote(preliminary_rounds: int) -> str:
+    return (
+        f"{PRELIMINARY_MARK} preliminary: fewer than {preliminary_rounds} rated rounds, "
+        "so the rating and rank may still move a lot"
+    )
+
+
 def print_tables(console: Console, document: dict[str, Any]) -> None:
     level = f"{document['confidence']:.0%}"
     for name in BOARD_NAMES:
@@ -104,13 +120,16 @@ def print_tables(console: Console, document: dict[str, Any]) -> None:
             rating = "?" if row["rating"] is None else f"{row['rating']:.0f}"
             table.add_row(
                 str(row["rank"]),
-                escape(row["name"]),
+                escape(row["name"]) + (f" {PRELIMINARY_MARK}" if row["preliminary"] else ""),
                 rating,
                 _interval(row),
                 str(row["rounds"]),
                 str(row["successes"]),
             )
         console.print(table)
+        # Under the table, not in its caption: a caption wraps at the table's width.
+        if any(row["preliminary"] for row in document[name]):
+            console.print(escape(preliminary_footnote(document["preliminary_rounds"])))
     for warning in document["warnings"]:
         console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
 

@@ -6,7 +6,10 @@ merge on the board, and only then gives each row its public label: the player's 
 win (the same attack on the same challenge and model) counts once unless asked otherwise.
 
 ``boards_payload`` is the JSON layout that ``GET /api/redteam/leaderboard``,
-``arena redteam leaderboard --format json`` and its ``boards.json`` share.
+``arena redteam leaderboard --format json`` and its ``boards.json`` share. As in the main
+leaderboard (``GET /api/leaderboard``), ``warnings`` are English sentences and ``warning_codes``
+gives each one's code and parameters in the same order, so that the page words them in its own
+language; each row says whether its member is preliminary (too few rounds to trust its rank).
 """
 
 from __future__ import annotations
@@ -17,13 +20,20 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from arena.redteam.ratings import Board, RedTeamBoards, RedTeamRound, rate_rounds
+from arena.redteam.ratings import (
+    PRELIMINARY_ROUNDS,
+    Board,
+    RedTeamBoards,
+    RedTeamRound,
+    WarningCode,
+    rate_rounds,
+)
 from arena.store.db import Database
 from arena.store.redteam_players import nicknames
 from arena.store.redteam_rounds import RatedRound, rated_rounds
 
 BOARD_NAMES = ("players", "models", "challenges")
-ROW_FIELDS = ("rank", "name", "rating", "lower", "upper", "rounds", "successes")
+ROW_FIELDS = ("rank", "name", "rating", "lower", "upper", "rounds", "successes", "preliminary")
 # Nickname look-ups go in chunks: SQLite caps the parameters of one statement.
 _LOOKUP_CHUNK = 500
 
@@ -42,9 +52,16 @@ def player_label(player_id: str, nickname: str | None) -> str:
     return nickname or f"player-{player_id[:8]}"
 
 
-def empty_boards(confidence: float) -> RedTeamBoards:
+def empty_boards(confidence: float, preliminary_rounds: int = PRELIMINARY_ROUNDS) -> RedTeamBoards:
     nothing = Board(())
-    return RedTeamBoards(nothing, nothing, nothing, n_rounds=0, confidence=confidence)
+    return RedTeamBoards(
+        nothing,
+        nothing,
+        nothing,
+        n_rounds=0,
+        confidence=confidence,
+        preliminary_rounds=preliminary_rounds,
+    )
 
 
 def player_labels(db: Database, player_ids: Iterable[str]) -> dict[str, str]:
@@ -57,14 +74,19 @@ def player_labels(db: Database, player_ids: Iterable[str]) -> dict[str, str]:
 
 
 def fit_rated_rounds(
-    rounds: Sequence[RatedRound], labels: Mapping[str, str], *, confidence: float
+    rounds: Sequence[RatedRound],
+    labels: Mapping[str, str],
+    *,
+    confidence: float,
+    preliminary_rounds: int = PRELIMINARY_ROUNDS,
 ) -> RedTeamBoards:
     """The pure part: fit stored rounds and name the player rows."""
     if not rounds:
-        return empty_boards(confidence)
+        return empty_boards(confidence, preliminary_rounds)
     boards = rate_rounds(
         (RedTeamRound(r.player_id, r.model, r.challenge_id, r.success) for r in rounds),
         confidence=confidence,
+        preliminary_rounds=preliminary_rounds,
     )
     rows = boards.players.rows
     named = tuple(replace(r, name=labels.get(r.name) or player_label(r.name, None)) for r in rows)
@@ -87,10 +109,21 @@ def read_rated_rounds(db: Database, *, include_duplicates: bool = False) -> Stor
     return StoredRounds(rounds, labels, include_duplicates)
 
 
-def fit_stored_rounds(stored: StoredRounds, *, confidence: float = 0.95) -> StoreBoards:
+def fit_stored_rounds(
+    stored: StoredRounds,
+    *,
+    confidence: float = 0.95,
+    preliminary_rounds: int = PRELIMINARY_ROUNDS,
+) -> StoreBoards:
     """The CPU part: fit what ``read_rated_rounds`` read."""
+    boards = fit_rated_rounds(
+        stored.rounds,
+        stored.labels,
+        confidence=confidence,
+        preliminary_rounds=preliminary_rounds,
+    )
     return StoreBoards(
-        boards=fit_rated_rounds(stored.rounds, stored.labels, confidence=confidence),
+        boards=boards,
         computed_at=datetime.now(UTC),
         include_duplicates=stored.include_duplicates,
         successes=sum(r.success for r in stored.rounds),
@@ -98,11 +131,15 @@ def fit_stored_rounds(stored: StoredRounds, *, confidence: float = 0.95) -> Stor
 
 
 def load_store_boards(
-    db: Database, *, confidence: float = 0.95, include_duplicates: bool = False
+    db: Database,
+    *,
+    confidence: float = 0.95,
+    include_duplicates: bool = False,
+    preliminary_rounds: int = PRELIMINARY_ROUNDS,
 ) -> StoreBoards:
     """Read every ended round and fit the three boards (empty boards when none ended)."""
     stored = read_rated_rounds(db, include_duplicates=include_duplicates)
-    return fit_stored_rounds(stored, confidence=confidence)
+    return fit_stored_rounds(stored, confidence=confidence, preliminary_rounds=preliminary_rounds)
 
 
 def _number(value: float) -> float | None:
@@ -120,20 +157,29 @@ def board_rows(board: Board) -> list[dict[str, Any]]:
             "upper": _number(row.upper),
             "rounds": row.rounds,
             "successes": row.successes,
+            "preliminary": row.preliminary,
         }
         for row in board.rows
     ]
 
 
+def warning_code_payload(coded: WarningCode) -> dict[str, Any]:
+    return {"code": coded.code, "params": dict(coded.params)}
+
+
 def boards_payload(fitted: StoreBoards) -> dict[str, Any]:
-    """``{"n_rounds", "confidence", "warnings", "computed_at", "players", "models",
-    "challenges"}``, each board a list of ``{"rank", "name", "rating", "lower", "upper",
-    "rounds", "successes"}``, best first."""
+    """``{"n_rounds", "confidence", "preliminary_rounds", "warnings", "warning_codes",
+    "computed_at", "players", "models", "challenges"}``: ``warnings`` English sentences,
+    ``warning_codes`` one ``{"code", "params"}`` per warning in the same order (``code`` null
+    when unknown), each board a list of ``{"rank", "name", "rating", "lower", "upper",
+    "rounds", "successes", "preliminary"}``, best first."""
     boards = fitted.boards
     return {
         "n_rounds": boards.n_rounds,
         "confidence": boards.confidence,
+        "preliminary_rounds": boards.preliminary_rounds,
         "warnings": list(boards.warnings),
+        "warning_codes": [warning_code_payload(c) for c in boards.warning_codes],
         "computed_at": fitted.computed_at.astimezone(UTC).isoformat(),
         "players": board_rows(boards.players),
         "models": board_rows(boards.models),

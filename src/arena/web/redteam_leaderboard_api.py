@@ -1,5 +1,8 @@
 """``GET /api/redteam/leaderboard``: the red-team boards as JSON (players, models, challenges).
 
+Its warnings have the main leaderboard's shape: English ``warnings`` and, in the same order,
+``warning_codes`` (the same ``LeaderboardWarning`` model), which the page words in its language.
+
 Only ended rounds are rated, so nothing here depends on a round still being played. The
 fitted boards are kept while the number of ended rounds stays the same: a request asks the
 store for that count (one cheap query) and refits, in a worker thread, only when it moved.
@@ -17,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from arena.redteam.boards_from_store import boards_payload, fit_stored_rounds, read_rated_rounds
 from arena.store.redteam_rounds import ended_round_count
+from arena.web.leaderboard_payload import LeaderboardWarning
 from arena.web.redteam_game import RedTeamGame
 from arena.web.store_calls import in_thread
 
@@ -38,6 +42,9 @@ class BoardEntry(BaseModel):
     upper: float | None
     rounds: int
     successes: int
+    preliminary: bool = Field(
+        description="Fewer rated rounds than preliminary_rounds: its rank may still move a lot."
+    )
 
 
 class RedTeamLeaderboard(BaseModel):
@@ -46,7 +53,13 @@ class RedTeamLeaderboard(BaseModel):
 
     n_rounds: int
     confidence: float
-    warnings: list[str]
+    preliminary_rounds: int = Field(
+        description="Members with fewer rated rounds than this are marked preliminary."
+    )
+    warnings: list[str] = Field(description="What to keep in mind when reading the boards.")
+    warning_codes: list[LeaderboardWarning] = Field(
+        description="The warnings as codes with parameters, in the same order."
+    )
     computed_at: str
     players: list[BoardEntry]
     models: list[BoardEntry]
