@@ -3,7 +3,9 @@ identical votes, two votes in all, only ties, one model, nobody with enough vote
 screens to no flags with the reason in the report. Property tests draw small random vote
 sets (pure screen) and small random stores (SQLite and PostgreSQL). A screen that changes
 who is flagged marks the published leaderboard stale by itself; one that changes nothing
-leaves it current."""
+leaves it current. Voters are judged by session and by IP apart: a store where votes carry
+either or both screens the same way, and a vote flagged under both identities leaves the
+ratings once."""
 
 from __future__ import annotations
 
@@ -18,9 +20,14 @@ from hypothesis import strategies as st
 from arena.pipeline.anomalous_voters import ALL_TIES, screen_voters
 from arena.pipeline.runner import run_pipeline
 from arena.pipeline.voter_screen import run_voter_screen
+from arena.store.battles import create_battle
+from arena.store.conversations import add_message
 from arena.store.db import Database
+from arena.store.export import clean_battles
 from arena.store.leaderboard_sets import publish_set, published_head
-from arena.store.voter_flags import list_voter_flags
+from arena.store.sessions import create_session
+from arena.store.voter_flags import list_voter_flags, session_judge
+from arena.store.votes import record_vote
 from pipeline.pipeline_store import add_battle
 from support.empty_store import empty_store
 
@@ -188,3 +195,93 @@ def test_a_screen_of_a_store_without_flags_leaves_the_board_current(db) -> None:
     _publish(db)
     report = run_voter_screen(db)
     assert not report.flags_changed and not published_head(db).stale
+
+
+def _identified_votes(db: Database, rows: list[tuple[str | None, str | None, str, str, str]]):
+    """(ip_hash, session_id, model_a, model_b, vote) rows as voted one-prompt battles."""
+    for ip_hash, session_id, a, b, vote in rows:
+        battle = create_battle(db, mode="battle", model_a=a, model_b=b, session_id=session_id)
+        for conv in (battle.conversation_a_id, battle.conversation_b_id):
+            add_message(db, conv, role="user", content="Which answer is better?")
+            add_message(db, conv, role="assistant", content="An answer.")
+        record_vote(db, battle.id, vote, ip_hash=ip_hash, session_id=session_id)
+
+
+def _excluded_by_flags(rows, flags) -> int:
+    """Votes of ``rows`` the flags exclude, by the rule itself: session OR IP flagged."""
+    keys = {(f.voter_kind, f.voter_hash) for f in flags}
+    return sum(
+        ("ip", ip) in keys or ("session", session_judge(session)) in keys
+        for ip, session, *_ in rows
+    )
+
+
+def test_a_voter_flagged_by_session_and_by_ip_leaves_the_ratings_once(db) -> None:
+    rng = random.Random(3)
+    honest = [(f"ip-h{i}", create_session(db, ttl_s=3600).id) for i in range(4)]
+    bad = ("ip-bad", create_session(db, ttl_s=3600).id)
+    rows = []
+    for _ in range(24):
+        for ip, session in honest:
+            a, b = rng.sample(["strong", "weak"], 2)
+            vote = "a" if a == "strong" else "b"
+            rows.append((ip, session, a, b, vote if rng.random() < 0.85 else rng.choice(VOTES)))
+        a, b = rng.sample(["strong", "weak"], 2)
+        rows.append((*bad, a, b, "a" if a == "weak" else "b"))
+    _identified_votes(db, rows)
+    _publish(db)
+
+    report = run_voter_screen(db)
+
+    keys = {(f.voter_kind, f.voter_hash) for f in report.flags}
+    assert {("ip", "ip-bad"), ("session", session_judge(bad[1]))} <= keys
+    assert report.flagged_by_kind["ip"] >= 1 and report.flagged_by_kind["session"] >= 1
+    assert report.excluded_votes == _excluded_by_flags(rows, report.flags)
+    assert report.excluded_votes < sum(f.votes for f in report.flags)  # not counted twice
+    assert published_head(db).stale
+    counts: dict[str, int] = {}
+    kept = clean_battles(db, counts=counts)
+    assert counts["flagged_excluded"] == report.excluded_votes
+    assert len(kept) + report.excluded_votes == len(clean_battles(db, include_flagged=True))
+    assert f"{report.flagged_by_kind['ip']} by IP" in report.summary()
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 30), min_votes=st.integers(1, 12))
+def test_any_small_store_with_sessions_and_ips_screens_consistently(
+    database_url, seed, n, min_votes
+) -> None:
+    rng = random.Random(seed)
+    models = ["alpha", "beta", "gamma"][: rng.randint(1, 3)]
+    with tempfile.TemporaryDirectory() as tmp:
+        if database_url.startswith("sqlite"):  # a fresh file per example
+            database_url = f"sqlite:///{tmp}/arena.db"
+        with empty_store(database_url) as db:
+            sessions = [create_session(db, ttl_s=3600).id for _ in range(3)]
+            rows = []
+            for _ in range(n):
+                ip = rng.choice([None, "ip-0", "ip-1"])
+                session = rng.choice([None, *sessions]) if ip else rng.choice(sessions)
+                rows.append(
+                    (ip, session, rng.choice(models), rng.choice(models), rng.choice(VOTES))
+                )
+            _identified_votes(db, rows)
+            report = run_voter_screen(db, min_votes=min_votes)
+            stored = list_voter_flags(db)
+            counts: dict[str, int] = {}
+            clean_battles(db, counts=counts)
+    assert {(f.voter_kind, f.voter_hash) for f in stored} == {
+        (f.voter_kind, f.voter_hash) for f in report.flags
+    }
+    judged = [r for r in rows if r[2] != r[3]]
+    assert report.votes == len(judged)
+    assert report.excluded_votes == _excluded_by_flags(judged, report.flags)
+    assert counts["flagged_excluded"] == _excluded_by_flags(rows, report.flags)
+    assert sum(report.flagged_by_kind.values()) == report.flagged_voters
+    assert (report.skipped is None) == (report.tested_voters > 0)
+    report.to_dict()
+    assert report.summary()

@@ -1,25 +1,36 @@
 """The anomalous-voter screen over a real store (SQLite and PostgreSQL): battles and votes
-written through the store API, one adversary who always votes for the weakest model, the flag
-written under the export's ``judge`` identity, the export leaving that voter's votes out, and a
-later screen replacing the flags."""
+written through the store API, one adversary who always votes for the weakest model, flagged
+under the identity that gives it away (its session, or its IP), the clean-battle export, the
+CLI export and the conversation export leaving its votes out, and a later screen replacing
+the flags. Honest voters behind one shared IP stay unflagged."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from arena.cli import app
 from arena.pipeline.voter_screen import load_votes, run_voter_screen
 from arena.ratings.errors import RatingInputError
 from arena.store.battles import create_battle
+from arena.store.conversation_export import iter_release_battles
 from arena.store.conversations import add_message
 from arena.store.db import Database
 from arena.store.export import clean_battles
 from arena.store.sessions import create_session
-from arena.store.voter_flags import flagged_judges, judge_value, list_voter_flags
+from arena.store.voter_flags import (
+    FlaggedIdentities,
+    judge_value,
+    list_voter_flags,
+    load_flagged_identities,
+    session_judge,
+)
 from arena.store.votes import record_vote
 from support.empty_store import empty_store
 
@@ -27,6 +38,7 @@ from support.empty_store import empty_store
 THETA = {"strong": 300 / 173.72, "middle": 150 / 173.72, "weak": 0.0}
 TIE_NU = 0.3
 HONEST_VOTERS = 8
+FEW_HONEST = 4  # the identity scenarios: fewer battles to write, the same verdicts
 VOTES_EACH = 24
 
 
@@ -52,21 +64,50 @@ def _honest_vote(rng: np.random.Generator, a: str, b: str) -> str:
     return "a" if u < ea else "b" if u < ea + eb else "tie"
 
 
+Identity = tuple[str | None, str | None]  # (ip_hash, session_id) of a vote
+
+
+def _arena(
+    db: Database, honest: list[Identity], adversary: Callable[[int], Identity] | None
+) -> None:
+    """``VOTES_EACH`` rounds: every honest voter votes as the ratings say, then the adversary
+    (its identities drawn per round) votes for "weak" in a battle against another model."""
+    rng = np.random.default_rng(11)
+    models = list(THETA)
+    for round_ in range(VOTES_EACH):
+        for ip, session in honest:
+            a, b = rng.choice(models, 2, replace=False)
+            _battle(
+                db,
+                str(a),
+                str(b),
+                _honest_vote(rng, str(a), str(b)),
+                ip_hash=ip,
+                session_id=session,
+            )
+        if adversary is not None:
+            ip, session = adversary(round_)
+            other = ["strong", "middle"][round_ % 2]
+            a, b = ("weak", other) if round_ % 3 else (other, "weak")
+            _battle(db, a, b, "a" if a == "weak" else "b", ip_hash=ip, session_id=session)
+
+
+def _session(db: Database) -> str:
+    return create_session(db, ttl_s=3600).id
+
+
+def _own_identities(db: Database, n: int) -> list[Identity]:
+    """``n`` honest voters with an IP and a session of their own."""
+    return [(hashlib.sha256(f"ip-{i}".encode()).hexdigest(), _session(db)) for i in range(n)]
+
+
 @pytest.fixture
 def arena_votes(voter_db: Database) -> dict[str, str]:
     """Eight honest voters (IP hashes) and one adversary (a session, no IP) who votes for
     "weak" in every battle, interleaved; returns the adversary's session id."""
-    rng = np.random.default_rng(11)
-    models = list(THETA)
-    adversary = create_session(voter_db, ttl_s=3600).id
+    adversary = _session(voter_db)
     honest_ips = [hashlib.sha256(f"ip-{i}".encode()).hexdigest() for i in range(HONEST_VOTERS)]
-    for round_ in range(VOTES_EACH):
-        for ip in honest_ips:
-            a, b = rng.choice(models, 2, replace=False)
-            _battle(voter_db, str(a), str(b), _honest_vote(rng, str(a), str(b)), ip_hash=ip)
-        other = ["strong", "middle"][round_ % 2]
-        a, b = ("weak", other) if round_ % 3 else (other, "weak")
-        _battle(voter_db, a, b, "a" if a == "weak" else "b", session_id=adversary)
+    _arena(voter_db, [(ip, None) for ip in honest_ips], lambda _round: (None, adversary))
     return {"adversary": adversary}
 
 
@@ -91,19 +132,22 @@ def test_the_adversary_is_flagged_under_its_export_judge_and_leaves_the_export(
     assert flag.reason.startswith(("picks weak far too often", "votes at random or against"))
     assert report.flagged_voters - 1 <= 1  # an honest voter flagged at most by chance
     assert "voter screen:" in str(report) and "flagged at alpha 0.01" in str(report)
+    assert report.flagged_by_kind["session"] == 1 and "1 by session" in str(report)
+    by_kind = report.to_dict()["by_kind"]
+    assert by_kind["session"]["alpha"] == by_kind["ip"]["alpha"] == 0.005  # Bonferroni
     json.dumps(report.to_dict())
 
     stored = list_voter_flags(voter_db)
     assert [(f.voter_kind, f.voter_hash) for f in stored] == [
         (f.voter_kind, f.voter_hash) for f in report.flags
     ]
-    assert adversary_judges <= flagged_judges(voter_db)
+    assert load_flagged_identities(voter_db).sessions >= {session_judge(arena_votes["adversary"])}
     assert all(len(f.voter_hash) <= 64 for f in stored)
 
     # The export leaves the flagged voter's votes out unless asked to keep them.
     after = clean_battles(voter_db)
     assert not adversary_judges & {r["judge"] for r in after}
-    assert len(after) == len(before) - report.flagged_votes
+    assert len(after) == len(before) - report.excluded_votes
     kept = clean_battles(voter_db, include_flagged=True)
     assert len(kept) == len(before)
 
@@ -115,17 +159,19 @@ def test_a_later_screen_replaces_the_flags(voter_db, arena_votes):
     report = run_voter_screen(voter_db, alpha=1e-100)
     assert report.flagged_voters == 0
     assert list_voter_flags(voter_db) == []
-    assert flagged_judges(voter_db) == frozenset()
+    assert not load_flagged_identities(voter_db)
 
 
 def test_votes_load_in_order_with_voter_identities(voter_db, arena_votes):
     votes = load_votes(voter_db)
-    assert len(votes.voter) == (HONEST_VOTERS + 1) * VOTES_EACH
-    kinds = {v.partition(":")[0] for v in votes.voter}
-    assert kinds == {"ip", "session"}
+    assert len(votes.winner) == len(votes.ip) == len(votes.session)
+    assert len(votes.winner) == (HONEST_VOTERS + 1) * VOTES_EACH
+    adversary = session_judge(arena_votes["adversary"])
+    assert set(votes.session) == {None, adversary}  # honest voters here have no session
+    assert sum(ip is None for ip in votes.ip) == VOTES_EACH
     assert set(votes.winner) <= {"model_a", "model_b", "tie"}
     # No session cookie leaves the store: only its hash does.
-    assert arena_votes["adversary"] not in "".join(votes.voter)
+    assert arena_votes["adversary"] not in "".join(filter(None, votes.session))
 
 
 def test_an_empty_store_is_skipped_and_clears_old_flags(voter_db):
@@ -140,3 +186,118 @@ def test_bad_parameters_are_refused_before_anything_is_read(voter_db):
         run_voter_screen(voter_db, alpha=1.0)
     with pytest.raises(RatingInputError, match="min_votes must be at least 1"):
         run_voter_screen(voter_db, min_votes=0)
+
+
+def _excluded_everywhere(db: Database, database_url: str, judges: set[str], tmp_path) -> int:
+    """Check the clean-battle export, the CLI export and the conversation export all leave
+    out the votes of ``judges`` (and only the CLI's ``--include-flagged`` keeps them);
+    returns how many votes the clean-battle export left out."""
+    counts: dict[str, int] = {}
+    after = clean_battles(db, counts=counts)
+    everything = clean_battles(db, include_flagged=True)
+    assert not judges & {r["judge"] for r in after}
+    assert judges <= {r["judge"] for r in everything}
+    assert counts["flagged_excluded"] == len(everything) - len(after)
+
+    out = tmp_path / "battles.jsonl"
+    runner = CliRunner()
+    for extra, expected in (((), len(after)), (("--include-flagged",), len(everything))):
+        args = ["export", "battles", "--database-url", database_url, "--out", str(out), *extra]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert len(out.read_text(encoding="utf-8").splitlines()) == expected
+
+    excluded: Counter[str] = Counter()
+    released = list(iter_release_battles(db, excluded))
+    assert not judges & {r.judge for r in released}
+    assert excluded["flagged_voter"] == counts["flagged_excluded"]
+    return counts["flagged_excluded"]
+
+
+def test_one_session_rotating_ips_is_flagged_by_session(voter_db, database_url, tmp_path):
+    adversary = _session(voter_db)
+    _arena(
+        voter_db, _own_identities(voter_db, FEW_HONEST), lambda r: (f"rotated-ip-{r}", adversary)
+    )
+
+    report = run_voter_screen(voter_db, alpha=0.01, min_votes=20)
+
+    flagged = {(f.voter_kind, f.voter_hash) for f in report.flags}
+    assert ("session", session_judge(adversary)) in flagged
+    assert not any(h.startswith("rotated-ip-") for _kind, h in flagged)  # one vote per IP
+    assert report.flagged_voters - 1 <= 1  # an honest voter flagged at most by chance
+    # Each IP and each session of an honest voter is judged, the rotated IPs are too few.
+    assert report.to_dict()["by_kind"]["ip"]["tested_voters"] == FEW_HONEST
+    judges = {judge_value(f"rotated-ip-{r}") for r in range(VOTES_EACH)}  # the export's judge
+    left_out = _excluded_everywhere(voter_db, database_url, judges, tmp_path)
+    assert left_out == report.excluded_votes >= VOTES_EACH
+
+
+def test_one_ip_with_a_new_session_per_vote_is_flagged_by_ip(voter_db, database_url, tmp_path):
+    _arena(
+        voter_db,
+        _own_identities(voter_db, FEW_HONEST),
+        lambda _r: ("shared-adversary-ip", _session(voter_db)),
+    )
+
+    report = run_voter_screen(voter_db, alpha=0.01, min_votes=20)
+
+    flagged = {(f.voter_kind, f.voter_hash) for f in report.flags}
+    assert ("ip", "shared-adversary-ip") in flagged
+    assert report.flagged_by_kind["ip"] >= 1 and report.flagged_voters - 1 <= 1
+    judges = {judge_value("shared-adversary-ip")}
+    left_out = _excluded_everywhere(voter_db, database_url, judges, tmp_path)
+    assert left_out == report.excluded_votes >= VOTES_EACH
+
+
+def test_honest_voters_behind_one_nat_ip_are_not_flagged(voter_db):
+    sessions = [_session(voter_db) for _ in range(FEW_HONEST)]
+    _arena(voter_db, [("office-nat", s) for s in sessions], None)
+
+    report = run_voter_screen(voter_db, alpha=0.01, min_votes=20)
+
+    assert report.tested_voters == FEW_HONEST + 1  # four sessions, one IP
+    assert ("ip", "office-nat") not in {(f.voter_kind, f.voter_hash) for f in report.flags}
+    assert report.flagged_voters <= 1  # a session flagged at most by chance
+    assert report.flagged_by_kind["ip"] == 0
+
+
+def test_a_vote_flagged_under_both_identities_is_excluded_once(voter_db, database_url, tmp_path):
+    adversary = _session(voter_db)
+    _arena(voter_db, _own_identities(voter_db, FEW_HONEST), lambda _r: ("adversary-ip", adversary))
+
+    report = run_voter_screen(voter_db, alpha=0.01, min_votes=20)
+
+    flagged = {(f.voter_kind, f.voter_hash) for f in report.flags}
+    assert {("ip", "adversary-ip"), ("session", session_judge(adversary))} <= flagged
+    # Both flags cover the same VOTES_EACH votes: they leave the ratings once.
+    both = sum(
+        f.votes for f in report.flags if f.voter_hash in ("adversary-ip", session_judge(adversary))
+    )
+    assert both == 2 * VOTES_EACH
+    left_out = _excluded_everywhere(voter_db, database_url, {judge_value("adversary-ip")}, tmp_path)
+    assert left_out == report.excluded_votes
+    honest_flagged_votes = sum(f.votes for f in report.flags) - both
+    assert VOTES_EACH <= report.excluded_votes <= VOTES_EACH + honest_flagged_votes
+    assert report.to_dict()["excluded_votes"] == report.excluded_votes
+
+
+@pytest.mark.parametrize(
+    ("ip_hash", "session_id", "excluded"),
+    [
+        ("bad-ip", None, True),
+        ("bad-ip", "any-session", True),
+        ("good-ip", "bad-session", True),  # rotating IPs do not escape a session flag
+        (None, "bad-session", True),
+        ("good-ip", "good-session", False),
+        (None, None, False),
+        # A flag holds for its own kind only: an IP hash equal to a flagged session's hash
+        # (or the other way round) is another voter.
+        (session_judge("bad-session"), "good-session", False),
+    ],
+)
+def test_flagged_identities_decide_per_kind(ip_hash, session_id, excluded):
+    flagged = FlaggedIdentities(frozenset({session_judge("bad-session")}), frozenset({"bad-ip"}))
+    assert flagged.excludes(ip_hash, session_id) is excluded
+    assert flagged.flags_hashes(ip_hash, session_judge(session_id)) is excluded
+    assert not FlaggedIdentities().excludes(ip_hash, session_id)

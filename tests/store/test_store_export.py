@@ -16,7 +16,9 @@ from arena.cli import app
 from arena.pipeline.markdown_stats import approx_token_count, markdown_counts
 from arena.store.battles import create_battle, update_battle
 from arena.store.conversations import add_message
-from arena.store.export import clean_battles, export_battles
+from arena.store.export import clean_battles, export_battles, session_judge
+from arena.store.models import utcnow
+from arena.store.pipeline_tables import VoterFlag
 from arena.store.sessions import create_session
 from arena.store.votes import record_vote
 
@@ -244,3 +246,46 @@ def test_cli_export_refuses_missing_or_unmigrated_database(tmp_path) -> None:
     assert result.exit_code == 2 and "arena db upgrade" in result.output
     result = runner.invoke(app, ["export", "battles", "--out", out, "--format", "csv"])
     assert result.exit_code == 2
+
+
+def test_flags_exclude_a_vote_by_its_session_or_its_ip(db) -> None:
+    """A session flag takes out that session's votes whatever IP they came from, an IP flag
+    that IP's votes whatever session; a flag holds for its own kind only; ``judge`` stays
+    the IP hash, else the session's hash."""
+    flagged_session, other = (create_session(db, ttl_s=3600).id for _ in range(2))
+    votes = {  # name: (ip_hash, session_id)
+        "session, fresh IP 1": ("ip-1", flagged_session),
+        "session, fresh IP 2": ("ip-2", flagged_session),
+        "session, no IP": (None, flagged_session),
+        "flagged IP": ("ip-flagged", other),
+        "hash of the flagged session as an IP": (session_judge(flagged_session), None),
+        "clean": ("ip-3", other),
+    }
+    ids = {}
+    for name, (ip_hash, session_id) in votes.items():
+        b = create_battle(db, mode="battle", model_a="alpha", model_b="beta", session_id=session_id)
+        for conv in (b.conversation_a_id, b.conversation_b_id):
+            add_message(db, conv, role="user", content="Hello there")
+            add_message(db, conv, role="assistant", content="hi")
+        record_vote(db, b.id, "a", ip_hash=ip_hash, session_id=session_id)
+        ids[b.id] = name
+    with db.session() as s:
+        for kind, voter_hash in (("session", session_judge(flagged_session)), ("ip", "ip-flagged")):
+            s.add(
+                VoterFlag(
+                    voter_kind=kind, voter_hash=voter_hash, votes=3, statistic=9.0,
+                    p_value=1e-4, reason="test flag", screen_version="test", flagged_at=utcnow(),
+                )
+            )  # fmt: skip
+
+    counts: dict[str, int] = {}
+    kept = clean_battles(db, counts=counts)
+    assert sorted(ids[r["question_id"]] for r in kept) == [
+        "clean",
+        "hash of the flagged session as an IP",
+    ]
+    assert counts == {"flagged_excluded": 4}
+    everything = clean_battles(db, include_flagged=True)
+    judges = {ids[r["question_id"]]: r["judge"] for r in everything}
+    assert judges["session, fresh IP 1"] == "arena_user_ip-1"
+    assert judges["session, no IP"] == f"arena_user_{session_judge(flagged_session)}"

@@ -7,9 +7,9 @@ the battles that stay in have their messages and tags read. Left out, and counte
 
 - ``opted_out``: the battle is ``release_excluded``, or its session (or the voting session)
   is in ``release_opt_outs``;
-- ``flagged_voter``: the voter is flagged by the anomalous-voter screen (``voter_flags``
-  holds the clean-battle export's ``judge`` without its ``arena_user_`` prefix: the same
-  rule as the leaderboard);
+- ``flagged_voter``: the anomalous-voter screen flagged the vote's session (as a session)
+  or its IP hash (as an IP): ``arena.store.voter_flags.FlaggedIdentities``, the same rule
+  as the leaderboard;
 - ``failed_answer``: a shown answer failed or never came (no clean battle, as in
   ``arena.store.export``).
 
@@ -27,9 +27,9 @@ from typing import Any
 from sqlalchemy import exists, or_, select
 
 from arena.store.db import Database
-from arena.store.export import session_judge
-from arena.store.pipeline_tables import BattleTag, ReleaseOptOut, VoterFlag
+from arena.store.pipeline_tables import BattleTag, ReleaseOptOut
 from arena.store.records import BATTLES, CONVERSATIONS, MESSAGES, VOTES
+from arena.store.voter_flags import load_flagged_identities, session_judge
 
 EXCLUSION_REASONS = ("opted_out", "flagged_voter", "failed_answer")
 RELEASE_MODES = ("battle", "side_by_side")
@@ -87,11 +87,6 @@ def _conversation(messages: list[tuple[str, str, str | None]]) -> tuple[list, in
         else:
             out.append(("assistant", answer[0]))
     return out, len(turns), failed
-
-
-def flagged_voter_hashes(db: Database) -> frozenset[str]:
-    with db.session(read_only=True) as session:
-        return frozenset(session.scalars(select(VoterFlag.voter_hash)).all())
 
 
 def _opted_out_clause() -> Any:
@@ -164,7 +159,7 @@ def iter_release_battles(
 ) -> Iterator[ReleaseBattle]:
     """Voted battles that may be released, in vote order; adds what it leaves out to
     ``excluded`` (keys from ``EXCLUSION_REASONS``)."""
-    flagged = flagged_voter_hashes(db)
+    flagged = load_flagged_identities(db)
     after = 0
     while True:
         with db.session(read_only=True) as session:
@@ -172,10 +167,11 @@ def iter_release_battles(
             votes = conn.execute(_votes_query(after, batch_size)).mappings().all()
             kept = []
             for vote in votes:
-                voter = vote["ip_hash"] or session_judge(vote["session_id"])
+                session_hash = session_judge(vote["session_id"])
+                voter = vote["ip_hash"] or session_hash
                 if vote["release_excluded"] or vote["opted_out"]:
                     excluded["opted_out"] += 1
-                elif voter is not None and voter in flagged:
+                elif flagged.flags_hashes(vote["ip_hash"], session_hash):
                     excluded["flagged_voter"] += 1
                 else:
                     kept.append((vote, voter))

@@ -8,10 +8,11 @@ battle). Fields follow the public layout: ``model_a``, ``model_b``, ``winner`` (
 ``moderation_flagged`` so downstream filters can drop them. The pipeline's tags
 (``arena pipeline run``) fill ``language``, ``is_code``, ``category_tag`` (the LLM taggers'
 ``criteria_v0.1``, ``if_v0.1``, ``math_v0.1``, ``creative_writing_v0.1``) and ``dedup_tag``;
-untagged battles have ``language`` "unknown" and null tags. Votes of voters the
-anomalous-voter screen flagged are left out unless ``include_flagged``. ``judge`` is the
-voter's keyed IP hash, else a hash of the session id — never the session id, which is the
-visitor's cookie.
+untagged battles have ``language`` "unknown" and null tags. Votes the anomalous-voter screen
+excludes (its session flagged as a session, or its IP hash flagged as an IP:
+``arena.store.voter_flags.FlaggedIdentities``) are left out unless ``include_flagged``.
+``judge`` is the voter's keyed IP hash, else a hash of the session id — never the session
+id, which is the visitor's cookie.
 
 Conversations hold, per turn, the user message and the *newest* answer (older answers were
 regenerated). A battle where one of those answers failed (or never came) is no clean battle
@@ -22,7 +23,6 @@ reach the ratings either. Token counts are the upstream usage where it was recor
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from arena.atomic_files import write_atomic, write_jsonl
 from arena.store.battle_tags import tags_for_battles
 from arena.store.db import Database
 from arena.store.models import Battle, Conversation, Message, Vote
-from arena.store.pipeline_tables import VoterFlag
+from arena.store.voter_flags import FlaggedIdentities, load_flagged_identities, session_judge
 
 WINNERS = {"a": "model_a", "b": "model_b", "tie": "tie", "bothbad": "tie (bothbad)"}
 FORMATS = ("jsonl", "parquet")
@@ -121,14 +121,6 @@ def _sum_counts(texts: list[str], counter: Callable[[str], dict]) -> dict[str, d
     return total
 
 
-def session_judge(session_id: str | None) -> str | None:
-    """A stable voter id from a session id. The session id itself is the visitor's cookie,
-    so it must never appear in a published dataset: a one-way hash of it goes out instead."""
-    if not session_id:
-        return None
-    return "s" + hashlib.sha256(session_id.encode("utf-8")).hexdigest()[:32]
-
-
 def _voter(vote: Vote) -> str:
     """The voter part of ``judge``: keyed IP hash, else the session's hash."""
     return vote.ip_hash or session_judge(vote.session_id) or "anonymous"
@@ -192,10 +184,9 @@ def _row(battle: Battle, vote: Vote, tags: dict[str, Any] | None = None) -> dict
     }
 
 
-def flagged_voters(db: Database) -> set[str]:
-    """Voter hashes (``judge`` without its prefix) the anomalous-voter screen flagged."""
-    with db.session(read_only=True) as session:
-        return set(session.scalars(select(VoterFlag.voter_hash)))
+def flagged_voters(db: Database) -> FlaggedIdentities:
+    """The flagged session and IP hashes whose votes the export leaves out by default."""
+    return load_flagged_identities(db)
 
 
 def iter_clean_battles(
@@ -206,10 +197,10 @@ def iter_clean_battles(
     include_flagged: bool = False,
     counts: dict[str, int] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Clean-battle rows in vote order, read in batches so memory stays flat. Votes of
-    flagged voters are skipped unless ``include_flagged``; ``counts["flagged_excluded"]``
-    (when a dict is given) says how many."""
-    flagged = set() if include_flagged else flagged_voters(db)
+    """Clean-battle rows in vote order, read in batches so memory stays flat. Votes whose
+    session or IP is flagged are skipped unless ``include_flagged``;
+    ``counts["flagged_excluded"]`` (when a dict is given) says how many (each vote once)."""
+    flagged = FlaggedIdentities() if include_flagged else flagged_voters(db)
     if counts is not None:
         counts.setdefault("flagged_excluded", 0)
     last_id = 0
@@ -230,7 +221,7 @@ def iter_clean_battles(
             query = query.where(Battle.leaked.is_(False))
         with db.session(read_only=True) as session:
             pairs = session.execute(query).all()
-            kept = [(v, b) for v, b in pairs if not flagged or _voter(v) not in flagged]
+            kept = [(v, b) for v, b in pairs if not flagged.excludes(v.ip_hash, v.session_id)]
             if counts is not None:
                 counts["flagged_excluded"] += len(pairs) - len(kept)
             tags = tags_for_battles(session, [b.id for _, b in kept])

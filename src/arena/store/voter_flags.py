@@ -1,14 +1,18 @@
-"""Flagged voters: who they are (a keyed hash, never the session cookie), reading and
-replacing the flags the anomalous-voter screen writes.
+"""Flagged voters: who they are (keyed hashes, never the session cookie), reading and
+replacing the flags the anomalous-voter screen writes, and the one rule that decides which
+votes the flags exclude.
 
-A voter is what the clean-battle export calls the ``judge``: the vote's keyed IP hash, else a
-hash of its session id (``arena.store.export``). ``voter_hash`` holds that value without the
-export's ``arena_user_`` prefix (the column holds 64 characters, an IP hash alone fills it);
-:func:`judge_value` and :func:`flagged_judges` give the exact ``judge`` strings of the export.
+A vote has two voter identities, judged apart: its session (``voter_kind`` "session", a
+one-way hash of the session id, :func:`session_judge`) and its keyed IP hash (``voter_kind``
+"ip"). A vote is excluded when its session hash is flagged as a session OR its IP hash is
+flagged as an IP (:class:`FlaggedIdentities`), so neither rotating IPs under one session nor
+opening a session per vote behind one IP escapes the screen. The clean-battle export's
+``judge`` stays one value per vote (the IP hash, else the session hash): :func:`judge_value`.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +20,6 @@ from datetime import datetime
 from sqlalchemy import delete, select
 
 from arena.store.db import Database
-from arena.store.export import session_judge
 from arena.store.models import utcnow
 from arena.store.pipeline_tables import VOTER_KINDS, VoterFlag
 
@@ -41,13 +44,49 @@ class FlaggedVoter:
         return judge_value(self.voter_hash)
 
 
-def voter_identity(ip_hash: str | None, session_id: str | None) -> tuple[str, str] | None:
-    """(voter_kind, voter_hash) of a vote, as the export's ``judge`` names it; None for a
-    vote with neither an IP hash nor a session (the export calls it anonymous)."""
-    if ip_hash:
-        return "ip", ip_hash
-    session = session_judge(session_id)
-    return ("session", session) if session else None
+def session_judge(session_id: str | None) -> str | None:
+    """A stable voter id from a session id. The session id itself is the visitor's cookie,
+    so it must never appear in a published dataset: a one-way hash of it goes out instead."""
+    if not session_id:
+        return None
+    return "s" + hashlib.sha256(session_id.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class FlaggedIdentities:
+    """The flagged session hashes and IP hashes: what every reader of votes (exports,
+    leaderboards, the release) leaves out by default. Empty means "exclude nothing"."""
+
+    sessions: frozenset[str] = frozenset()
+    ips: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.sessions or self.ips)
+
+    def flags_hashes(self, ip_hash: str | None, session_hash: str | None) -> bool:
+        """Whether a vote with these identities (the session already hashed) is excluded."""
+        return bool(
+            (ip_hash and ip_hash in self.ips) or (session_hash and session_hash in self.sessions)
+        )
+
+    def excludes(self, ip_hash: str | None, session_id: str | None) -> bool:
+        """Whether a stored vote (its IP hash, its raw session id) is excluded."""
+        if ip_hash and ip_hash in self.ips:
+            return True
+        return bool(self.sessions) and session_judge(session_id) in self.sessions
+
+
+def load_flagged_identities(db: Database) -> FlaggedIdentities:
+    """Every stored flag, split by kind, in one query."""
+    sessions: set[str] = set()
+    ips: set[str] = set()
+    with db.session(read_only=True) as session:
+        for kind, voter_hash in session.execute(select(VoterFlag.voter_kind, VoterFlag.voter_hash)):
+            if kind == "session":
+                sessions.add(voter_hash)
+            elif kind == "ip":
+                ips.add(voter_hash)
+    return FlaggedIdentities(frozenset(sessions), frozenset(ips))
 
 
 def judge_value(voter_hash: str) -> str:
@@ -100,10 +139,3 @@ def list_voter_flags(db: Database) -> list[FlaggedVoter]:
             )
             for r in rows
         ]
-
-
-def flagged_judges(db: Database) -> frozenset[str]:
-    """The clean-battle ``judge`` values of every flagged voter (what the export leaves out)."""
-    with db.session(read_only=True) as session:
-        hashes = session.scalars(select(VoterFlag.voter_hash)).all()
-    return frozenset(judge_value(h) for h in hashes)
