@@ -49,8 +49,13 @@ SCRUBBED = {
     "phone": "phone numbers (valid numbers; international form, or national form of the "
     "configured regions)",
     "ip": "IPv4 and IPv6 addresses (loopback, unspecified and reserved ones are kept)",
-    "name": "person names in Latin script (known first and last names from Faker's lists, "
-    "or a known name after a cue such as 'my name is')",
+    "name": "person names known to Faker's name lists: Latin script (20 European locales), "
+    "Cyrillic (Russian, Ukrainian, Bulgarian) and Greek as a capitalised first + last name or "
+    "a known name after a cue such as 'my name is'; Hebrew, Arabic, Hindi (Devanagari) and Thai "
+    "as a first + last name or a name after a cue in that language; Chinese, Japanese and "
+    "Korean only as a surname + given name after a cue ('我叫', '私の名前は', '제 이름은') or "
+    "before an honorific ('先生', 'さん', '씨'), Japanese also as a surname before an honorific "
+    "or a full name written with a space",
 }
 
 
@@ -134,9 +139,10 @@ def dataset_card(report: ReleaseReport, *, now: datetime | None = None) -> str:
             [(f"`{TOKENS[k]}`", what, report.scrubbed.get(k, 0)) for k, what in SCRUBBED.items()],
         ),
         "",
-        "A scrubber finds patterns, not meaning: names in other scripts, names it does not "
-        "know, addresses, national phone numbers of other regions and personal facts told in "
-        "words are not found. Review before publishing.",
+        "A scrubber finds patterns, not meaning: names in other scripts or languages (Persian, "
+        "Bengali, Tamil, Vietnamese...), names it does not know, inflected names (Russian "
+        "'Ивану Петрову'), CJK names without a cue, addresses, national phone numbers of other "
+        "regions and personal facts told in words are not found. Review before publishing.",
         "",
         "## Versions",
         "",

@@ -6,7 +6,8 @@ Luhn check digit), phone numbers (Google's libphonenumber metadata through ``pho
 valid numbers only, in international form or national form of ``phone_regions``), IPv4 and
 IPv6 addresses (checked by ``ipaddress``; loopback, unspecified, reserved and multicast
 addresses such as ``127.0.0.1``, ``0.0.0.0`` and netmasks identify nobody and stay, as code is
-full of them; private ones go) and person names (``scrub_names``). Overlaps go to the
+full of them; private ones go) and person names (``scrub_names`` for Latin, Cyrillic and Greek,
+``scrub_names_scripts`` for Hebrew, Arabic, Devanagari, Thai and CJK). Overlaps go to the
 earlier kind in ``PII_KINDS``; each span becomes a token such as ``<EMAIL>``.
 
 Near misses stay: version strings (``1.2.3.4.5``, ``version 10.0.0.1``), Python slices
@@ -23,8 +24,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from arena.pipeline.scrub_names import NameLists, find_names, name_lists, name_words
+from arena.pipeline.scrub_names_scripts import (
+    ScriptNameLists,
+    find_script_names,
+    script_name_lists,
+)
 
-SCRUBBER_VERSION = "1.0"
+SCRUBBER_VERSION = "1.1"
 PII_KINDS = ("url_credentials", "email", "card", "phone", "ip", "name")
 TOKENS = {
     "url_credentials": "<CREDENTIALS>",
@@ -121,6 +127,7 @@ class Scrubber:
         self.phone_regions = tuple(phone_regions)
         self.names = names
         self._name_lists: NameLists | None = None
+        self._script_lists: ScriptNameLists | None = None
 
     # -- detectors: each yields (start, end) spans of the original text
 
@@ -140,7 +147,8 @@ class Scrubber:
     def _cards(self, text: str) -> Iterator[tuple[int, int]]:
         for m in _CARD.finditer(text):
             start, raw = m.start(), m.group()
-            if _glued_before(text, start, ".,-") or _CARD_SEPARATORS.search(raw):
+            # A leading "+" is an international phone number, never a card.
+            if _glued_before(text, start, ".,-+") or _CARD_SEPARATORS.search(raw):
                 continue
             # The run may have swallowed a following number ("... 1111 12/25"): try the
             # longest run of whole groups that makes a card.
@@ -214,6 +222,9 @@ class Scrubber:
     def _person_names(self, text: str, known: frozenset[str]) -> Iterator[tuple[int, int]]:
         if self.names:
             yield from find_names(text, self._lists(), known)
+            if self._script_lists is None:
+                self._script_lists = script_name_lists()
+            yield from find_script_names(text, self._script_lists)
 
     # -- the scrub
 

@@ -1,17 +1,20 @@
 """Person names for the personal-data scrubber: a gazetteer heuristic over Faker's name lists.
 
 No maintained named-entity recogniser installs its model offline from PyPI (spaCy, Presidio,
-Flair, GLiNER all download weights), so names are found from the first and last names that
-Faker ships for twenty Latin-script locales, in two careful shapes only:
+Flair, GLiNER all download weights; natasha ships its weights but has had no release since
+2023), so names are found from the first, middle (patronymic) and last names that Faker ships
+for twenty Latin-script locales and for Russian, Ukrainian, Bulgarian (Cyrillic) and Greek,
+all scripts with letter case, in two careful shapes only:
 
 - a full name: a known first name, an optional middle initial, and a known last name, both
-  capitalised ("Maria Garcia", "John Q. Smith");
+  capitalised ("Maria Garcia", "John Q. Smith"); in Cyrillic also first name + patronymic
+  ("Иван Петрович [Сидоров]") and last name first ("Сидоров Иван [Петрович]");
 - a known first or last name right after a cue that introduces a person ("my name is Anna",
-  "Dear Mr Brown", "Regards, Peter").
+  "Dear Mr Brown", "Regards, Peter", "меня зовут Анна", "με λένε Άννα").
 
 A capitalised word alone ("Grace", "Young") is removed only where the same conversation
 already named that person in one of those shapes: too many are ordinary words.
-Names in other scripts are not found (stated in the dataset card).
+Scripts without letter case and CJK are in ``scrub_names_scripts``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from functools import cache
 NAME_LOCALES = (
     "en_US", "en_GB", "en_IE", "de_DE", "fr_FR", "es_ES", "es_MX", "it_IT", "pt_BR", "pt_PT",
     "nl_NL", "pl_PL", "sv_SE", "da_DK", "no_NO", "fi_FI", "cs_CZ", "tr_TR", "ro_RO", "hu_HU",
+    "ru_RU", "uk_UA", "bg_BG", "el_GR",
 )  # fmt: skip
 
 # Capitalised words in the lists that are far more often something else in prompts.
@@ -41,17 +45,29 @@ _NOT_NAME_WORDS = (
 )
 _NOT_NAMES = frozenset(_NOT_NAME_WORDS.split())
 
-_UPPER = "".join(chr(c) for c in range(0x41, 0x250) if chr(c).isupper())
-_LOWER = "".join(chr(c) for c in range(0x61, 0x250) if chr(c).islower())
-_WORD = rf"[{_UPPER}][{_LOWER}]+(?:[-'’][{_UPPER}]?[{_LOWER}]+)?"
+# Latin (with its extensions), Greek and Cyrillic: the scripts whose capitals mark names.
+_CASED = (*range(0x41, 0x250), *range(0x370, 0x400), *range(0x400, 0x530))
+_UPPER = "".join(chr(c) for c in _CASED if chr(c).isupper())
+_LOWER = "".join(chr(c) for c in _CASED if chr(c).islower())
+# Ukrainian writes an apostrophe (ʼ) inside names: "Вʼячеслав", "Демʼянюк".
+_WORD = rf"[{_UPPER}][ʼ'’]?[{_LOWER}]+(?:[-'’ʼ][{_UPPER}]?[{_LOWER}]+)?"
 _CAPITALISED = re.compile(_WORD)
 _INITIAL = re.compile(rf"\s[{_UPPER}]\.?\s")
-_TITLES = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Herr|Frau|Mme|Mlle|Sr|Sra|Sig|Signora)\.?\s"
+_TITLES = (
+    r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Herr|Frau|Mme|Mlle|Sr|Sra|Sig|Signora|"
+    r"г-н|г-жа|господин|госпожа|пан|пані|κ|κύριε|κυρία|κύριος)\.?\s"
+)
 # What comes right before a name that a cue introduces (searched at the end of a short
 # window before each known name, so ordinary text costs nothing).
 _CUE_BEFORE = re.compile(
     r"(?:(?i:\b(?:my name is|my name's|i am|i'm|call me|named|signed|dear|hi|hello|hey|"
-    r"regards|sincerely|thanks|thank you|cheers|yours|attn|attention)[,:]?\s+)"
+    r"regards|sincerely|thanks|thank you|cheers|yours|attn|attention|"
+    # Russian, Ukrainian, Bulgarian, Greek: "my name is", "dear", "regards", "hello".
+    r"меня зовут|моё имя|мое имя|зовут|уважаемый|уважаемая|дорогой|дорогая|с уважением|"
+    r"привет|здравствуйте|мене звати|мене звуть|моє ім['’]я|шановний|шановна|з повагою|"
+    r"привіт|вітаю|казвам се|името ми е|уважаеми|уважаема|здравей|здравейте|поздрави|"
+    r"с уважение|με λένε|ονομάζομαι|το όνομά μου είναι|αγαπητέ|αγαπητή|με εκτίμηση|"
+    r"γεια σου)[,:]?\s+)"
     rf"(?:{_TITLES})?|\b{_TITLES})$"
 )
 _CUE_WINDOW = 24
@@ -61,40 +77,47 @@ _CUE_WINDOW = 24
 class NameLists:
     first: frozenset[str]
     last: frozenset[str]
+    middle: frozenset[str] = frozenset()  # patronymics ("Петрович"), Cyrillic only
 
     @property
     def names(self) -> frozenset[str]:
         return self._names
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_names", self.first | self.last)
+        object.__setattr__(self, "_names", self.first | self.last | self.middle)
+
+
+def _attrs(provider: type, kind: str) -> Iterator[str]:
+    for attr in (f"{kind}_names", f"{kind}_names_male", f"{kind}_names_female"):
+        yield from getattr(provider, attr, ()) or ()
 
 
 @cache
 def name_lists(locales: tuple[str, ...] = NAME_LOCALES) -> NameLists:
-    """First and last names from Faker's person providers (shipped with the package)."""
+    """First, middle and last names from Faker's person providers (shipped with the package)."""
     first: set[str] = set()
     last: set[str] = set()
+    middle: set[str] = set()
     for locale in locales:
         provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
-        for attr in ("first_names", "first_names_male", "first_names_female"):
-            first.update(getattr(provider, attr, ()) or ())
-        for attr in ("last_names", "last_names_male", "last_names_female"):
-            # "van der Veen" counts as "Veen": the capitalised last word is what text shows.
-            last.update(n.split()[-1] for n in getattr(provider, attr, ()) or () if n.strip())
+        first.update(_attrs(provider, "first"))
+        middle.update(_attrs(provider, "middle"))
+        # "van der Veen" counts as "Veen": the capitalised last word is what text shows.
+        last.update(n.split()[-1] for n in _attrs(provider, "last") if n.strip())
     keep = re.compile(rf"^{_WORD}$")
-    return NameLists(
-        frozenset(n for n in first if keep.match(n) and n not in _NOT_NAMES),
-        frozenset(n for n in last if keep.match(n) and n not in _NOT_NAMES),
-    )
+
+    def kept(names: set[str]) -> frozenset[str]:
+        return frozenset(n for n in names if keep.match(n) and n not in _NOT_NAMES)
+
+    return NameLists(kept(first), kept(last), kept(middle))
 
 
 def name_words(text: str, spans: Iterable[tuple[int, int]], lists: NameLists) -> set[str]:
-    """The known first and last names inside found ``spans`` of ``text``."""
+    """The known first, middle and last names inside found ``spans`` of ``text``."""
     words: set[str] = set()
     for start, end in spans:
         for m in _CAPITALISED.finditer(text, start, end):
-            if m.group() in lists.first or m.group() in lists.last:
+            if m.group() in lists.names:
                 words.add(m.group())
     return words
 
@@ -124,6 +147,32 @@ def _adjacent(text: str, left: re.Match[str], right: re.Match[str]) -> bool:
     return (len(gap) == 1 and gap.isspace()) or _INITIAL.fullmatch(gap) is not None
 
 
+def _is_cyrillic(word: str) -> bool:
+    return "\u0400" <= word[0] <= "\u052f"
+
+
+def _next_in(text: str, words: list[re.Match[str]], j: int, names: frozenset[str]) -> bool:
+    """Is ``words[j]`` in ``names`` and right after ``words[j - 1]``?"""
+    return j < len(words) and words[j].group() in names and _adjacent(text, words[j - 1], words[j])
+
+
+def _full_name(text: str, words: list[re.Match[str]], i: int, lists: NameLists) -> int:
+    """How many of ``words`` from ``i`` on make a full name (0: none)."""
+    if i + 1 >= len(words):
+        return 0
+    word = words[i].group()
+    if word in lists.first:
+        if _next_in(text, words, i + 1, lists.last):
+            return 2
+        if lists.middle and _next_in(text, words, i + 1, lists.middle):
+            # "Иван Петрович", "Иван Петрович Сидоров"
+            return 3 if _next_in(text, words, i + 2, lists.last) else 2
+    # Russian and Ukrainian write the last name first in forms and lists.
+    if word in lists.last and _is_cyrillic(word) and _next_in(text, words, i + 1, lists.first):
+        return 3 if _next_in(text, words, i + 2, lists.middle) else 2
+    return 0
+
+
 def find_names(
     text: str, lists: NameLists, known: frozenset[str] = frozenset()
 ) -> Iterator[tuple[int, int]]:
@@ -133,22 +182,27 @@ def find_names(
     i = 0
     while i < len(words):
         word = words[i]
-        following = words[i + 1] if i + 1 < len(words) else None
-        pair = following is not None and _adjacent(text, word, following)
-        if pair and word.group() in lists.first and following.group() in lists.last:
-            yield word.start(), following.end()
-            i += 2
+        count = _full_name(text, words, i, lists)
+        if count:
+            yield word.start(), words[i + count - 1].end()
+            i += count
             continue
         name = word.group()
         if name in known:
             yield word.start(), word.end()
             i += 1
             continue
+        following = words[i + 1] if i + 1 < len(words) else None
         if (name in lists.first or name in lists.last) and _CUE_BEFORE.search(
             text, max(0, word.start() - _CUE_WINDOW), word.start()
         ):
-            end = following.end() if pair and following.group() in lists.last else word.end()
+            pair = (
+                following is not None
+                and following.group() in lists.last
+                and _adjacent(text, word, following)
+            )
+            end = following.end() if pair else word.end()
             yield word.start(), end
-            i += 2 if end != word.end() else 1
+            i += 2 if pair else 1
             continue
         i += 1
