@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from support.processes import PROCESS_DEADLINE_S, free_port, wait_until
+from support.processes import PROCESS_DEADLINE_S, free_port, start_process, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOYMENT_DOC = ROOT / "docs" / "deployment.md"
@@ -71,7 +71,7 @@ class Replica:
     def launch(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
+            self.proc = start_process(
                 [ARENA, "serve", "--port", str(self.port), "--log-level", "warning"],
                 env=self.env,
                 stdout=log,
@@ -308,7 +308,7 @@ def haproxy(
     assert checked.returncode == 0, f"haproxy rejects the documented config:\n{checked.stdout}"
     log = tmp / "haproxy.log"
     with log.open("ab") as out:
-        proc = subprocess.Popen(
+        proc = start_process(
             [haproxy_bin, "-db", "-f", str(path)], stdout=out, stderr=subprocess.STDOUT
         )
     balancer = Balancer(

@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 
 from arena.battles.limits import hash_ip
 from deploy.cluster import ARENA, SECRET, Balancer, Replica, haproxy, haproxy_binary, replicas
-from support.processes import PROCESS_DEADLINE_S, wait_until
+from support.processes import PROCESS_DEADLINE_S, start_process, wait_until
 from support.web_fakes import ArenaClient
 
 pytestmark = [pytest.mark.deploy, pytest.mark.postgres]
@@ -222,7 +222,7 @@ def test_a_worker_registered_through_the_balancer_outlives_a_replica(
     }
     log = tmp_path / "worker.log"
     with log.open("ab") as out:
-        worker = subprocess.Popen(
+        worker = start_process(
             [
                 ARENA,
                 "worker",

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from arena.cli import app as cli
-from support.processes import PROCESS_DEADLINE_S
+from support.processes import PROCESS_DEADLINE_S, start_process
 
 USER = [{"role": "user", "content": "Say hello"}]
 
@@ -127,7 +127,7 @@ def redis_url(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    process = subprocess.Popen(
+    process = start_process(
         [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
          "--dir", str(tmp_path)],
         stdout=subprocess.DEVNULL,

@@ -20,7 +20,7 @@ import pytest
 import uvicorn
 
 from arena.config import Settings
-from support.processes import PROCESS_DEADLINE_S, wait_until
+from support.processes import PROCESS_DEADLINE_S, start_process, wait_until
 from support.servers import serve_app
 from support.tiny_model import build_tiny_model
 
@@ -109,7 +109,7 @@ def cluster(tiny_model, tmp_path_factory) -> Iterator[tuple[GatewayThread, dict]
     logs = {}
     for worker_id in ("w-a", "w-b"):
         logs[worker_id] = open(tmp / f"{worker_id}.log", "w")  # noqa: SIM115
-        processes[worker_id] = subprocess.Popen(
+        processes[worker_id] = start_process(
             [*ARENA, "worker", "--model", str(tiny_model), "--name", "tiny",
              "--gateway", gateway.url, "--worker-id", worker_id, "--device", "cpu"],
             env=env,

@@ -37,7 +37,7 @@ from arena.providers.upstream_http import Timeouts, UpstreamClient
 from arena.server import create_server_app
 from arena.store.db import Database
 from arena.store.workers import live_workers, register_worker
-from support.processes import stop_and_collect, wait_until
+from support.processes import start_process, stop_and_collect, wait_until
 from support.servers import serve_app
 
 CANARY = "canary-key-do-not-send"
@@ -270,7 +270,7 @@ def test_upstream_worker_command_probes_with_its_key_and_the_gateway_uses_its_ow
         "WORKER_PROBE_KEY": "worker-side-key",
     }
     with _serve(settings, REGISTRY) as (url, _):
-        process = subprocess.Popen(
+        process = start_process(
             [*ARENA, "worker", "--upstream", api_root, "--upstream-model", "standin-model",
              "--name", "pooled", "--gateway", url, "--upstream-api-key-env", "WORKER_PROBE_KEY"],
             env=worker_env,

@@ -20,7 +20,7 @@ from arena.store.db import Database
 from arena.store.workers import live_workers, remove_worker
 from arena.worker import GatewayRegistration
 from support.openai_standin import create_app as create_standin
-from support.processes import stop_and_collect, wait_until
+from support.processes import start_process, stop_and_collect, wait_until
 from support.servers import StandinConfig, serve_app
 
 USER = [{"role": "user", "content": "Say hello"}]
@@ -244,7 +244,7 @@ def test_upstream_worker_command(standin, gateway_factory, make_settings):
     settings = make_settings()
     with gateway_factory(settings) as (url, _):
         env = {**os.environ, "ARENA_HEARTBEAT_INTERVAL_S": "0.2"}
-        process = subprocess.Popen(
+        process = start_process(
             [*ARENA, "worker", "--upstream", api_root,
              "--upstream-model", "standin-model", "--name", "hosted", "--gateway", url],
             env=env,

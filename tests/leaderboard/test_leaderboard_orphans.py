@@ -32,6 +32,7 @@ from support.processes import (
     free_port,
     kill_tree,
     process_tree,
+    start_process,
     still_running,
     wait_until,
 )
@@ -123,7 +124,7 @@ child.call(functools.partial(time.sleep, 600))
 
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
 def test_a_child_ends_when_its_parent_is_killed(how):
-    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
+    parent = start_process([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
     tree: set[tuple[int, int]] = set()
     try:
         child_pid = int(parent.stdout.readline())  # the child answered: it is running
@@ -205,7 +206,7 @@ class RecomputingServer:
         env.pop("ARENA_CONFIG_PATH", None)
         cmd = [*ARENA, "serve", "--port", str(free_port()), "--config", str(registry)]
         with self.log.open("wb") as log:
-            self.proc = subprocess.Popen(
+            self.proc = start_process(
                 cmd, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT
             )
         self.tree: set[tuple[int, int]] = set()

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from arena.config import Settings
 from arena.providers.hub_models import hub_specs, is_cached, public_name
 from arena.providers.registry import default_registry
-from support.processes import PROCESS_DEADLINE_S, wait_until
+from support.processes import PROCESS_DEADLINE_S, start_process, wait_until
 from support.servers import serve_app
 from support.web_fakes import ArenaClient
 
@@ -136,7 +136,7 @@ def test_arena_serve_with_no_registry_battles_between_cached_hub_models(
     # block the server's logging (and so the server).
     log = tmp_path / "serve.log"
     with log.open("wb") as log_file:
-        server = subprocess.Popen(
+        server = start_process(
             [*ARENA, "serve", "--port", str(port), "--log-level", "debug"], env=env,
             cwd=tmp_path, stdout=log_file, stderr=subprocess.STDOUT,
         )  # fmt: skip

@@ -17,6 +17,7 @@ from arena.store.db import Database
 from arena.store.models import Battle, Vote
 from arena.store.records import new_token
 from arena.store.votes import count_votes, record_vote
+from support.processes import start_process
 
 THREADS = 8
 VOTES_PER_THREAD = 50
@@ -93,7 +94,7 @@ def test_acknowledged_votes_survive_sigkill(db) -> None:
     battle_ids = _bulk_battles(db, 3000)  # far more than the writer gets through
     url = db.url
     db.dispose()
-    proc = subprocess.Popen(
+    proc = start_process(
         [sys.executable, "-c", WRITER, url],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

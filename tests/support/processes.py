@@ -4,7 +4,8 @@
 for "long enough"). ``process_tree`` records a process and all its descendants, each by
 process id *and* start time (from ``/proc``, Linux), so ``still_running`` can tell whether
 any of them lives on after the parent was killed and they were handed to PID 1, without
-mistaking a reused process id for a survivor.
+mistaking a reused process id for a survivor. ``start_process`` starts a command that ends
+with the test process however that ends, even by SIGKILL (see ``support/lifeline.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import os
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +29,7 @@ T = TypeVar("T")
 PROCESS_DEADLINE_S = 120.0
 
 PROC = Path("/proc")
+LIFELINE = Path(__file__).with_name("lifeline.py")
 
 
 def wait_until(
@@ -130,3 +134,74 @@ def stop_and_collect(process: subprocess.Popen, *, sig: int = signal.SIGTERM) ->
     except subprocess.TimeoutExpired:
         process.kill()
         return process.communicate()[0]
+
+
+class LifelinedPopen(subprocess.Popen):
+    """A ``Popen`` whose process, with its process group, ends when this process ends.
+
+    The command runs in a process group of its own, watched by ``support/lifeline.py``
+    (``self.lifeline``): when this process is gone, even SIGKILLed so no teardown runs, the
+    watchdog SIGTERMs that group, then SIGKILLs it. Everything else is plain ``Popen``:
+    ``pid`` is the command's, signals reach it directly, and once it has exited and been
+    reaped (``wait``/``poll``) the watchdog is stood down without touching what the command
+    left behind, so tests that count a killed server's leftovers still count them.
+    Dropping the last reference to a running one closes the pipe too: keep it while needed.
+    """
+
+    def __init__(self, args, **popen_kwargs) -> None:
+        if not popen_kwargs.get("start_new_session"):
+            popen_kwargs.setdefault("process_group", 0)
+        super().__init__(args, **popen_kwargs)
+        self._lifeline_lock = threading.Lock()
+        # Opened before anything here could reap the child: it cannot name a reused pid.
+        pidfd = os.pidfd_open(self.pid)
+        try:
+            self.lifeline: subprocess.Popen[bytes] = subprocess.Popen(
+                [sys.executable, "-I", "-S", str(LIFELINE), str(self.pid), str(pidfd)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                pass_fds=(pidfd,),
+                start_new_session=True,
+            )
+        except BaseException:
+            self.kill()
+            super().wait()
+            raise
+        finally:
+            os.close(pidfd)
+
+    def poll(self) -> int | None:
+        code = super().poll()
+        if code is not None:
+            self._stand_down()
+        return code
+
+    def wait(self, timeout: float | None = None) -> int:
+        code = super().wait(timeout)
+        self._stand_down()
+        return code
+
+    def _stand_down(self) -> None:
+        """Tell the watchdog the command is reaped (it exits, killing nothing) and reap it."""
+        with self._lifeline_lock:
+            watchdog = self.lifeline
+            if watchdog.returncode is not None:
+                return
+            assert watchdog.stdin is not None
+            with contextlib.suppress(OSError, ValueError):
+                watchdog.stdin.write(b"x")
+                watchdog.stdin.flush()
+            try:
+                watchdog.wait(PROCESS_DEADLINE_S)
+            except subprocess.TimeoutExpired:
+                watchdog.kill()
+                watchdog.wait()
+            with contextlib.suppress(OSError, ValueError):
+                watchdog.stdin.close()
+
+
+def start_process(args, **popen_kwargs) -> LifelinedPopen:
+    """``subprocess.Popen(args, **popen_kwargs)`` for a test's long-lived child (a server, a
+    worker, a stand-in): the child and its process group end when the test process ends,
+    however it ends. Use it for every process a test starts that could outlive pytest."""
+    return LifelinedPopen(args, **popen_kwargs)

@@ -25,6 +25,7 @@ from support.processes import (
     free_port,
     kill_tree,
     process_tree,
+    start_process,
     still_running,
     wait_until,
 )
@@ -56,7 +57,7 @@ def running(command: list[str], *, env: dict[str, str], log: Path) -> Iterator[s
     """Run ``command``; on exit stop it (SIGTERM, then SIGKILL past the deadline) and check
     that it and every process it started are gone."""
     with log.open("ab") as out:
-        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = start_process(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         yield proc
     finally:

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from arena.cli import app
 from arena.config import Settings
-from support.processes import PROCESS_DEADLINE_S, wait_until
+from support.processes import PROCESS_DEADLINE_S, start_process, wait_until
 from support.servers import serve_app
 from training.training_data import sft_conversations, write_jsonl
 
@@ -48,7 +48,7 @@ def test_trained_model_answers_through_the_gateway(saved, tiny_model, tmp_path):
         serve_app(create_server_app(settings, providers={})) as url,
         open(tmp_path / "worker.log", "w") as log,
     ):
-        worker = subprocess.Popen(
+        worker = start_process(
             [*ARENA, "worker", "--model", str(out), "--name", "trained", "--gateway", url,
              "--device", "cpu"],
             env=env, stdout=log, stderr=subprocess.STDOUT,

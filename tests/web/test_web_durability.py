@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from support.processes import PROCESS_DEADLINE_S, wait_until
+from support.processes import PROCESS_DEADLINE_S, start_process, wait_until
 from support.web_fakes import parse_sse
 
 pytestmark = pytest.mark.slow
@@ -61,7 +61,7 @@ class Server:
 
     def start(self) -> None:
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
+            self.proc = start_process(
                 self.cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.log.parent
             )
         deadline = time.monotonic() + PROCESS_DEADLINE_S
