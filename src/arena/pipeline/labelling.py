@@ -1,8 +1,9 @@
 """The labeller (LLM) taggers' loop: one pool of (battle, tagger) jobs for all of them.
 
-A producer reads battles ahead, workers call the labeller through a gate of ``concurrency``
-slots, and tags are written behind in batches, so calls stay in flight from the first to the
-last; a failed call becomes an ``error`` tag (retried next run), never a crash.
+A producer reads battles ahead, ``concurrency`` workers each make one call at a time (a gate
+of as many slots bounds them whatever a tagger does), and tags are written behind in batches,
+so calls stay in flight from the first to the last; a failed call becomes an ``error`` tag
+(retried next run), never a crash.
 """
 
 from __future__ import annotations
@@ -49,20 +50,27 @@ def _read_page(
 
 class _LabelRun:
     """One labelling run: a producer reads battles ahead into a queue of (tagger, battle)
-    jobs for all taggers at once; workers take jobs and call the labeller through a gate of
-    ``concurrency`` slots; tags are written behind in batches (one write at a time, off the
-    event loop). There are twice as many workers as slots, so a freed slot is taken at once
-    by a worker whose prompt is ready while the one that freed it reads its verdict."""
+    jobs for all taggers at once; ``concurrency`` workers take jobs and call the labeller;
+    tags are written behind in batches (one write at a time, off the event loop).
+
+    Each worker issues its next call in the same step that read its last verdict (tens of
+    microseconds of work), so a slot never waits for another task to be woken; the gate
+    only enforces the bound should a tagger ask several times at once. The producer tops the
+    queue up a page at a time, when at most one page of jobs is left, rather than waking for
+    every job taken."""
 
     def __init__(self, db, taggers, ask, concurrency, batch_size, progress) -> None:
         self.db, self.taggers, self.ask, self.progress = db, list(taggers), ask, progress
         self.keys = [tagger_key(t) for t in self.taggers]
         self.slots = asyncio.Semaphore(max(1, concurrency))
-        self.workers = 2 * max(1, concurrency)
+        self.workers = max(1, concurrency)
         self.batch_size = max(1, batch_size)
-        self.page = max(batch_size, 2 * self.workers)
-        # Up to two pages of jobs wait, so reading the next page never starves the workers.
-        self.jobs: asyncio.Queue = asyncio.Queue(maxsize=2 * self.page * len(self.taggers))
+        self.page = max(batch_size, 4 * self.workers)
+        self.jobs: asyncio.Queue = asyncio.Queue()
+        # Read the next page once no more than a page of jobs waits: up to two pages queue,
+        # so reading never starves the workers.
+        self.refill_at = self.page * len(self.taggers)
+        self.room = asyncio.Event()
         self.needed = [0] * len(self.taggers)
         self.results: list[TaggerCounts] = [TaggerCounts() for _ in self.taggers]
         self.pending: list[dict[str, Any]] = []
@@ -71,7 +79,7 @@ class _LabelRun:
 
     async def produce(self) -> None:
         after: str | None = None
-        size = self.workers  # a small first page gets the first calls going at once
+        size = 2 * self.workers  # a small first page gets the first calls going at once
         while True:
             ids, records, have = await asyncio.to_thread(
                 _read_page, self.db, self.keys, after, size
@@ -82,13 +90,18 @@ class _LabelRun:
                 for index, tagger in enumerate(self.taggers):
                     if (record.battle_id, tagger.tag_names[0]) not in have:
                         self.needed[index] += 1
-                        await self.jobs.put((index, record))
+                        self.jobs.put_nowait((index, record))
             after, size = ids[-1], self.page
+            while self.jobs.qsize() > self.refill_at:
+                self.room.clear()
+                await self.room.wait()
         for _ in range(self.workers):
-            await self.jobs.put(None)
+            self.jobs.put_nowait(None)
 
     async def work(self) -> None:
         while (job := await self.jobs.get()) is not None:
+            if self.jobs.qsize() <= self.refill_at:
+                self.room.set()
             index, record = job
             tagger = self.taggers[index]
             tags = await label(tagger, record, self.gated_ask)
@@ -99,12 +112,13 @@ class _LabelRun:
             self.pending_jobs += 1
             if self.pending_jobs >= self.batch_size:
                 await self.flush(wait=False)
+        # No job left: write what is pending while the last calls finish, so the final
+        # write after them is small.
+        await self.flush(wait=False)
 
     async def gated_ask(self, prompt: str) -> str:
         async with self.slots:
-            answer = await self.ask(prompt)
-        await asyncio.sleep(0)  # the worker waiting for this slot starts its call first
-        return answer
+            return await self.ask(prompt)
 
     async def flush(self, *, wait: bool) -> None:
         """Start writing the pending tags, unless a write is still under way (then they

@@ -56,6 +56,7 @@ CRITERIA_ALIASES: dict[str, tuple[str, ...]] = {
     "technical_accuracy": ("accuracy", "technical_precision", "technicality"),
     "real_world": ("real_world_application", "real_world_applicability", "practical"),
 }
+_IF_ALIASES = {"score": ("if_score", "rating", "instruction_following", "level", "if")}
 _VERDICT_ALIASES = ("answer", "final_answer", "verdict", "label", "result")
 
 
@@ -102,8 +103,7 @@ def read_criteria(answer: str) -> dict[str, Any]:
 
 def read_instruction_following(answer: str) -> dict[str, Any]:
     """``if_v0.1``: the 0–5 score and whether it reaches ``IF_MIN_SCORE``."""
-    aliases = {"score": ("if_score", "rating", "instruction_following", "level", "if")}
-    raw = read_fields(answer, aliases)
+    raw = read_fields(answer, _IF_ALIASES)
     if "score" in raw:
         score = as_score(raw["score"], 0, IF_MAX_SCORE)
     else:
@@ -116,8 +116,10 @@ def read_instruction_following(answer: str) -> dict[str, Any]:
 def yes_no_reader(field: str, *aliases: str) -> Reader:
     """A reader for a ``{field: bool}`` verdict, also given as an alias key or a bare word."""
 
+    keys = {field: (*aliases, *_VERDICT_ALIASES)}
+
     def read(answer: str) -> dict[str, Any]:
-        raw = read_fields(answer, {field: (*aliases, *_VERDICT_ALIASES)})
+        raw = read_fields(answer, keys)
         flag = as_bool(raw[field]) if field in raw else bare_yes_no(answer)
         if flag is None:
             raise Unparsable(f"no yes/no for {field}")

@@ -15,6 +15,7 @@ import ast
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 _THINK = re.compile(r"<(think|thinking|reasoning)>.*?</\1>", re.IGNORECASE | re.DOTALL)
@@ -26,6 +27,9 @@ _LABELLED = re.compile(
     r"[*_`\"']*([^\n*_`\"']+)",
     re.MULTILINE,
 )
+_NOT_KEY_CHARS = re.compile(r"[^a-z0-9]+")
+_JSON = json.JSONDecoder()
+_SCALARS = frozenset({bool, int, float, str, type(None)})
 TRUE_WORDS = frozenset({"true", "yes", "y", "1"})
 FALSE_WORDS = frozenset({"false", "no", "n", "0"})
 
@@ -36,37 +40,76 @@ class Unparsable(ValueError):
 
 def normalise_key(key: object) -> str:
     """``"Domain Knowledge"``, ``"domain-knowledge"`` and ``"DOMAIN_KNOWLEDGE"`` alike."""
-    return re.sub(r"[^a-z0-9]+", "_", str(key).strip().lower()).strip("_")
+    return _normalise_text(key if isinstance(key, str) else str(key))
+
+
+@lru_cache(maxsize=4096)  # every answer repeats the same few keys: one regex each, not each time
+def _normalise_text(key: str) -> str:
+    return _NOT_KEY_CHARS.sub("_", key.strip().lower()).strip("_")
+
+
+KeyOptions = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def _key_options(aliases: Mapping[str, Sequence[str]]) -> KeyOptions:
+    """Each field with the normalised keys it may be given under, its own name first."""
+    try:
+        return _cached_key_options(tuple(aliases.items()))
+    except TypeError:  # aliases in lists: not hashable, normalised afresh
+        return _build_key_options(tuple(aliases.items()))
+
+
+def _build_key_options(items: tuple[tuple[str, Sequence[str]], ...]) -> KeyOptions:
+    return tuple((name, tuple(normalise_key(a) for a in (name, *names))) for name, names in items)
+
+
+_cached_key_options = lru_cache(maxsize=256)(_build_key_options)
 
 
 def strip_reasoning(text: str) -> str:
     """The answer without a reasoning model's thinking block (closed, or cut at its end)."""
+    if "</" not in text:  # both patterns need a closing tag; most answers have none
+        return text
     text = _THINK.sub(" ", text)
     return _UNCLOSED_THINK.sub(" ", text)
 
 
-def _balanced_objects(text: str) -> Iterator[tuple[int, str]]:
-    """Every ``{...}`` substring with balanced braces (strings taken into account)."""
-    for start in (i for i, ch in enumerate(text) if ch == "{"):
-        depth, quote, escaped = 0, "", False
-        for end in range(start, len(text)):
-            ch = text[end]
-            if quote:
-                if escaped:
-                    escaped = False
-                elif ch == "\\":
-                    escaped = True
-                elif ch == quote:
-                    quote = ""
-            elif ch in "\"'":
-                quote = ch
-            elif ch == "{":
-                depth += 1
-            elif ch == "}":
-                depth -= 1
-                if depth == 0:
-                    yield start, text[start : end + 1]
-                    break
+def _balanced_from(text: str, start: int) -> str | None:
+    """The ``{...}`` substring with balanced braces that starts at ``start`` (strings taken
+    into account), or None when its braces never close."""
+    depth, quote, escaped = 0, "", False
+    for end in range(start, len(text)):
+        ch = text[end]
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return text[start : end + 1]
+    return None
+
+
+def _object_at(text: str, start: int) -> tuple[dict[str, Any], int] | None:
+    """The object whose ``{`` is at ``start`` and where it ends: JSON read in place by the C
+    decoder (what most answers hold, and the same object and end the brace scan would give),
+    else the balanced substring as a Python literal; None if neither."""
+    try:
+        value, end = _JSON.raw_decode(text, start)
+    except ValueError:
+        candidate = _balanced_from(text, start)
+        if candidate is None:
+            return None
+        value, end = _load_object(candidate), start + len(candidate)
+    return (value, end) if isinstance(value, dict) else None
 
 
 def _load_object(candidate: str) -> dict[str, Any] | None:
@@ -89,7 +132,8 @@ def _flatten(obj: Mapping[str, Any]) -> dict[str, Any]:
     """Keys normalised; a nested object's keys (``{"criteria": {...}}``) lifted one level."""
     out: dict[str, Any] = {}
     for key, value in obj.items():
-        if isinstance(value, Mapping):
+        # Parsed values are mostly bool/int/str: skip the slower abstract Mapping check.
+        if type(value) not in _SCALARS and isinstance(value, Mapping):
             for inner, v in value.items():
                 out.setdefault(normalise_key(inner), v)
         else:
@@ -101,14 +145,13 @@ def json_objects(text: str) -> list[dict[str, Any]]:
     """Objects found in the text (bare or in a Markdown fence), in reading order; an object
     inside another is read as part of the outer one."""
     found = []
-    covered_to = -1
-    for start, candidate in _balanced_objects(text):
-        if start < covered_to:
-            continue
-        obj = _load_object(candidate)
-        if obj is not None:
-            found.append(_flatten(obj))
-            covered_to = start + len(candidate)
+    start = text.find("{")
+    while start >= 0:
+        hit = _object_at(text, start)
+        if hit is not None:
+            found.append(_flatten(hit[0]))
+        # The next start after an object read is past its end: one inside is part of it.
+        start = text.find("{", hit[1] if hit is not None else start + 1)
     return found
 
 
@@ -128,18 +171,24 @@ def read_fields(text: str, aliases: Mapping[str, Sequence[str]]) -> dict[str, An
     Fields the answer does not give are missing from the result.
     """
     answer = strip_reasoning(text)
-    keys = {name: [normalise_key(a) for a in (name, *names)] for name, names in aliases.items()}
-    for source in [*reversed(json_objects(answer)), labelled_values(answer)]:
-        # The field's own name first, then its aliases in order.
-        hits = {
-            name: source[found]
-            for name, options in keys.items()
-            for found in [next((k for k in options if k in source), None)]
-            if found is not None
-        }
+    options = _key_options(aliases)
+    for source in _sources(answer):
+        hits = {}
+        for name, keys in options:
+            for key in keys:  # the field's own name first, then its aliases in order
+                if key in source:
+                    hits[name] = source[key]
+                    break
         if hits:
             return hits
     return {}
+
+
+def _sources(answer: str) -> Iterator[Mapping[str, Any]]:
+    """Where fields are looked for, in turn: JSON objects from the last, then prose lines
+    (read only when no object has a field: most answers are one JSON object)."""
+    yield from reversed(json_objects(answer))
+    yield labelled_values(answer)
 
 
 def _word(value: str) -> str:
