@@ -87,6 +87,30 @@ def test_eval_tags_refuses_bad_input(tmp_path: Path) -> None:
     assert missing.exit_code == 2 and "no such file" in missing.stderr
 
 
+def test_eval_tags_scores_only_the_chosen_taggers_on_the_first_prompts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARENA_DATA_DIR", str(tmp_path))  # the labeller's answer cache
+    registry = tmp_path / "models.yaml"
+    registry.write_text(
+        "models:\n  - name: demo-labeller\n    provider: demo\n    params: {tokens_per_s: 0}\n"
+    )
+    common = ("pipeline", "eval-tags", "--mt-bench", str(MT_BENCH), "--config", str(registry))
+    result = _invoke(
+        *common, "--labeller", "demo-labeller", "--tagger", "math", "--limit", "7", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    (mt,) = json.loads(result.stdout)
+    assert mt["prompts"] == 7
+    assert mt["metrics"]["math"]["total"] == 7
+    assert "creative_writing" not in mt["metrics"] and mt["not_scored"] == ["creative_writing"]
+    unknown = _invoke(*common, "--labeller", "demo-labeller", "--tagger", "poetry")
+    assert unknown.exit_code == 2 and "unknown tagger poetry" in unknown.stderr
+    assert "hard_prompt" in unknown.stderr
+    alone = _invoke(*common, "--tagger", "math")
+    assert alone.exit_code == 2 and "--tagger needs --labeller" in alone.output
+
+
 def test_pipeline_run_refuses_a_missing_sqlite_file(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'absent.db'}"
     result = _invoke("pipeline", "run", "--database-url", url)

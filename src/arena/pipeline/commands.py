@@ -244,9 +244,16 @@ def eval_tags_command(
     ),
     config: Path | None = typer.Option(None, "--config", help="Model registry for --labeller."),
     concurrency: int = typer.Option(16, "--concurrency", min=1, help="Labeller calls at once."),
+    taggers: list[str] | None = typer.Option(
+        None, "--tagger", help="Score only this LLM tagger (repeat for several; default all)."
+    ),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="Score only the first N prompts of each set."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
 ) -> None:
-    """Precision, recall, accuracy and support of each tagger against labelled prompts."""
+    """Precision, recall, accuracy and support of each tagger against labelled prompts.
+    ``--tagger`` and ``--limit`` keep a run with a slow labeller short."""
     from arena.pipeline import tag_eval
 
     sources: list[tuple[str, Path, Any]] = [
@@ -265,10 +272,15 @@ def eval_tags_command(
         if not Path(path).is_file():
             raise _fail(f"no such file: {path}")
         try:
-            loaded.append((name, path, reader(Path(path))))
+            loaded.append((name, path, reader(Path(path))[:limit]))
         except tag_eval.LabelledFileError as e:
             raise _fail(str(e)) from None
+    if taggers and not labeller:
+        raise typer.BadParameter("--tagger needs --labeller MODEL")
+    chosen = _chosen_taggers(_llm_taggers() or (), taggers) if taggers else None
     opened = _open_labeller(labeller, config, concurrency) if labeller else None
+    if opened is not None and chosen is not None:
+        opened = (opened[0], chosen)
     llm = _llm_predictions([items for *_, items in loaded], opened, concurrency)
     results: list[dict[str, Any]] = []
     for (name, path, items), extra in zip(loaded, llm, strict=True):
@@ -288,6 +300,15 @@ def eval_tags_command(
         typer.echo(json.dumps(results, indent=2))
     else:
         _print_eval(results, with_labeller=opened is not None)
+
+
+def _chosen_taggers(available: tuple[Any, ...], names: list[str]) -> tuple[Any, ...]:
+    """The LLM taggers named by ``--tagger``, in their usual order; exit 2 on an unknown one."""
+    known = {t.name: t for t in available}
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise _fail(f"unknown tagger {', '.join(unknown)}; choose from {', '.join(known)}")
+    return tuple(t for t in available if t.name in names)
 
 
 def _llm_predictions(sets: list[Any], opened: Any, concurrency: int) -> list[list[dict]]:
