@@ -5,7 +5,9 @@ HAProxy, redis-server…) in a process group of its own and, beside it, this scr
 
     python -I -S lifeline.py CHILD_PID PIDFD
 
-- stdin is a pipe whose write end only the test process (pytest) holds. The kernel closes
+- stdin is a pipe whose write end only the test process (pytest) holds: Python opens it
+  close-on-exec, so no command pytest starts inherits it, and ``support.processes`` closes
+  it in any child that pytest forks without exec (``os.register_at_fork``). The kernel closes
   it when pytest ends, however it ends (exit, crash, SIGTERM, SIGKILL), so end-of-file here
   means "pytest is gone": SIGTERM the child's process group, give the child ``GRACE_S`` to
   shut down cleanly, then SIGKILL whatever of the group is left (grandchildren included).

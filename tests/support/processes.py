@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -136,6 +137,45 @@ def stop_and_collect(process: subprocess.Popen, *, sig: int = signal.SIGTERM) ->
         return process.communicate()[0]
 
 
+def _pidfd_of(pid: int) -> int:
+    """A pidfd of ``pid``, or an error that says why the watchdog cannot run without one."""
+    try:
+        return os.pidfd_open(pid)
+    except (OSError, AttributeError) as error:
+        raise OSError(
+            getattr(error, "errno", None),
+            "start_process needs os.pidfd_open (Linux 5.3 or later, not refused by a seccomp "
+            "filter or a sandbox such as gVisor) so its watchdog can tell when the child "
+            f"exits; it failed here: {error}",
+        ) from error
+
+
+# Every LifelinedPopen whose watchdog may still be waiting, for ``_close_lifelines``.
+_LIVE: weakref.WeakSet[LifelinedPopen] = weakref.WeakSet()
+
+
+def _close_lifelines() -> None:
+    """In a child forked without exec (``os.fork``, multiprocessing's "fork"), close the copies
+    of the lifeline write ends: otherwise that child keeps every watchdog waiting, and every
+    test child alive, for as long as it lives after pytest has gone. (A child that execs
+    never keeps them: Python opens pipes close-on-exec.)
+
+    Each is replaced by /dev/null rather than closed: no lock of the file object (perhaps
+    held by a thread that did not survive the fork) is taken, and the object keeps a
+    descriptor of its own, so nothing closes a number that has since been reused."""
+    devnull = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        for proc in list(_LIVE):
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                os.dup2(devnull, proc.lifeline.stdin.fileno(), inheritable=False)
+    finally:
+        os.close(devnull)
+    _LIVE.clear()
+
+
+os.register_at_fork(after_in_child=_close_lifelines)
+
+
 class LifelinedPopen(subprocess.Popen):
     """A ``Popen`` whose process, with its process group, ends when this process ends.
 
@@ -146,6 +186,8 @@ class LifelinedPopen(subprocess.Popen):
     reaped (``wait``/``poll``) the watchdog is stood down without touching what the command
     left behind, so tests that count a killed server's leftovers still count them.
     Dropping the last reference to a running one closes the pipe too: keep it while needed.
+    A child forked from this process without exec closes its copy of the pipe at once
+    (``_close_lifelines``), so only this process holds it.
     """
 
     def __init__(self, args, **popen_kwargs) -> None:
@@ -153,22 +195,25 @@ class LifelinedPopen(subprocess.Popen):
             popen_kwargs.setdefault("process_group", 0)
         super().__init__(args, **popen_kwargs)
         self._lifeline_lock = threading.Lock()
-        # Opened before anything here could reap the child: it cannot name a reused pid.
-        pidfd = os.pidfd_open(self.pid)
         try:
-            self.lifeline: subprocess.Popen[bytes] = subprocess.Popen(
-                [sys.executable, "-I", "-S", str(LIFELINE), str(self.pid), str(pidfd)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                pass_fds=(pidfd,),
-                start_new_session=True,
-            )
+            # Opened before anything here could reap the child: it cannot name a reused pid.
+            pidfd = _pidfd_of(self.pid)
+            try:
+                self.lifeline: subprocess.Popen[bytes] = subprocess.Popen(
+                    [sys.executable, "-I", "-S", str(LIFELINE), str(self.pid), str(pidfd)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    pass_fds=(pidfd,),
+                    start_new_session=True,
+                )
+            finally:
+                os.close(pidfd)
+            _LIVE.add(self)
         except BaseException:
+            # No watchdog: the child would outlive pytest unwatched, so it does not run at all.
             self.kill()
             super().wait()
             raise
-        finally:
-            os.close(pidfd)
 
     def poll(self) -> int | None:
         code = super().poll()
