@@ -139,6 +139,12 @@ def test_an_international_number_that_passes_the_card_checksum_is_a_phone() -> N
     _check_removed(_embed("call", formatted, "today", "."), formatted, "phone")
 
 
+def test_a_card_number_glued_to_a_word_by_a_plus_is_still_a_card() -> None:
+    # Only a "+" that starts a token makes a phone number: "x+" is part of something else.
+    assert SCRUBBER.scrub("x+4111111111111111 ok").text == "x+<CARD> ok"
+    assert SCRUBBER.scrub("total=1+4111111111111111;").text == "total=1+<CARD>;"
+
+
 def _personal_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return not (
         address.is_loopback or address.is_unspecified or address.is_reserved or address.is_multicast
@@ -160,13 +166,11 @@ def test_ip_addresses_are_removed(before, address, after, end) -> None:
 
 
 def _faker_names():
-    from faker.providers.person.en_US import Provider
-
-    from arena.pipeline.scrub_names import name_lists
+    from arena.pipeline.scrub_names import faker_names, name_lists
 
     lists = name_lists()
-    first = sorted(n for n in Provider.first_names if n in lists.first)
-    last = sorted(n for n in Provider.last_names if n in lists.last)
+    first = sorted(n for n in faker_names("en_US", "first") if n in lists.first)
+    last = sorted(n for n in faker_names("en_US", "last") if n in lists.last)
     return first, last
 
 

@@ -10,7 +10,6 @@ written; the asserted bounds leave room for Faker's word lists changing between 
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import json
 import random
@@ -23,6 +22,7 @@ from hypothesis import strategies as st
 
 from arena.pipeline.dataset_card import SCRUBBED
 from arena.pipeline.scrub import Scrubber
+from arena.pipeline.scrub_names import NOT_NAMES, faker_names
 from arena.pipeline.scrub_names_scripts import find_script_names, script_name_lists
 from support.shared_data import SHARED_DATA
 
@@ -30,14 +30,14 @@ SCRUBBER = Scrubber()
 
 
 def _names(locale: str, kind: str) -> list[str]:
-    provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
-    names: set[str] = set()
-    for attr in (f"{kind}_names", f"{kind}_names_male", f"{kind}_names_female"):
-        names.update(getattr(provider, attr, ()) or ())
     # Faker's lists hold a few oddities that are no name a text would show: Bulgarian entries
     # in lower case or glued together ("ЕвроповКирилов"), an Arabic one with a variant in
-    # brackets.
-    return sorted(n for n in names if "(" not in n and all(map(_one_capital, n.split())))
+    # brackets; and words the scrubber knows are nearly always nouns ("Мир").
+    return sorted(
+        n
+        for n in faker_names(locale, kind)
+        if "(" not in n and all(map(_one_capital, n.split())) and n not in NOT_NAMES
+    )
 
 
 def _one_capital(word: str) -> bool:
@@ -123,6 +123,36 @@ def test_cues_and_honorifics(text: str, scrubbed: str) -> None:
 )
 def test_ordinary_sentences_keep_their_words(text: str) -> None:
     assert SCRUBBER.scrub(text).text == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Привет, Мир!",  # "hello, world": Мир is a ru_RU first name in Faker
+        "Привет Мир",
+        'print("Привет, мир")',
+        "Hello Мир",
+        'console.log("Привет, Мир!");',
+        "Здравей, Луна!",
+        "Γεια σου Κόσμε!",
+    ],
+)
+def test_hello_world_in_cyrillic_and_greek_is_no_name(text: str) -> None:
+    assert SCRUBBER.scrub(text).text == text
+
+
+@pytest.mark.parametrize(
+    ("text", "scrubbed"),
+    [
+        ("Привет, Вера!", "Привет, <NAME>!"),  # also a word ("faith"), but a common name
+        ("Меня зовут Надежда.", "Меня зовут <NAME>."),
+        ("Hello Лев, how are you?", "Hello <NAME>, how are you?"),
+        ("Привет, Мирон!", "Привет, <NAME>!"),
+        ("Γεια σου Ειρήνη!", "Γεια σου <NAME>!"),
+    ],
+)
+def test_names_that_are_also_words_are_still_found_after_a_cue(text: str, scrubbed: str) -> None:
+    assert SCRUBBER.scrub(text).text == scrubbed
 
 
 def _lorem(locale: str, count: int) -> list[str]:

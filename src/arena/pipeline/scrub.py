@@ -30,7 +30,7 @@ from arena.pipeline.scrub_names_scripts import (
     script_name_lists,
 )
 
-SCRUBBER_VERSION = "1.1"
+SCRUBBER_VERSION = "1.2"
 PII_KINDS = ("url_credentials", "email", "card", "phone", "ip", "name")
 TOKENS = {
     "url_credentials": "<CREDENTIALS>",
@@ -147,8 +147,11 @@ class Scrubber:
     def _cards(self, text: str) -> Iterator[tuple[int, int]]:
         for m in _CARD.finditer(text):
             start, raw = m.start(), m.group()
-            # A leading "+" is an international phone number, never a card.
-            if _glued_before(text, start, ".,-+") or _CARD_SEPARATORS.search(raw):
+            if _glued_before(text, start, ".,-") or _CARD_SEPARATORS.search(raw):
+                continue
+            # A "+" that starts a token ("+55 11 96123-4474") makes an international phone
+            # number, never a card; one glued to a word before it ("x+4111…") does not.
+            if text[start - 1 : start] == "+" and not _glued_before(text, start - 1, ""):
                 continue
             # The run may have swallowed a following number ("... 1111 12/25"): try the
             # longest run of whole groups that makes a card.

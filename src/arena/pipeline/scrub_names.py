@@ -43,7 +43,15 @@ _NOT_NAME_WORDS = (
     "Python Java Ruby Rust Swift Julia Go Perl Dart Crystal Elixir Scala Kotlin Haskell "
     "Apple Amazon Oracle Windows Linux Chrome Excel Word Office Power Viking Data"
 )
-_NOT_NAMES = frozenset(_NOT_NAME_WORDS.split())
+# The same in Cyrillic: in Faker's ru_RU and bg_BG lists, yet nearly always a noun in text,
+# and a greeting cue puts them right after "Привет"/"Hello" ("Привет, Мир!" is "hello,
+# world"). Names that are also words but common as names stay (Вера, Надежда, Любовь, Роза,
+# Лилия, Лев): "Меня зовут Вера" must go. Greek needs no such list: its "world" (Κόσμε) is
+# no listed name, and its listed word-names (Ειρήνη, Ελπίδα, Ζωή, Σοφία) are common names.
+_NOT_NAME_WORDS_CYRILLIC = (
+    "Мир Сила Луна Бог Богиня Герой Чудо Правда Океан Агент Рис Лимон Вино Ягода"
+)
+NOT_NAMES = frozenset(_NOT_NAME_WORDS.split()) | frozenset(_NOT_NAME_WORDS_CYRILLIC.split())
 
 # Latin (with its extensions), Greek and Cyrillic: the scripts whose capitals mark names.
 _CASED = (*range(0x41, 0x250), *range(0x370, 0x400), *range(0x400, 0x530))
@@ -87,9 +95,15 @@ class NameLists:
         object.__setattr__(self, "_names", self.first | self.last | self.middle)
 
 
-def _attrs(provider: type, kind: str) -> Iterator[str]:
+@cache
+def faker_names(locale: str, kind: str) -> frozenset[str]:
+    """Faker's ``kind`` ("first", "middle" or "last") names for ``locale``, its male and
+    female lists included: every name list of the scrubber starts here."""
+    provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
+    names: set[str] = set()
     for attr in (f"{kind}_names", f"{kind}_names_male", f"{kind}_names_female"):
-        yield from getattr(provider, attr, ()) or ()
+        names.update(getattr(provider, attr, ()) or ())
+    return frozenset(names)
 
 
 @cache
@@ -99,15 +113,14 @@ def name_lists(locales: tuple[str, ...] = NAME_LOCALES) -> NameLists:
     last: set[str] = set()
     middle: set[str] = set()
     for locale in locales:
-        provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
-        first.update(_attrs(provider, "first"))
-        middle.update(_attrs(provider, "middle"))
+        first |= faker_names(locale, "first")
+        middle |= faker_names(locale, "middle")
         # "van der Veen" counts as "Veen": the capitalised last word is what text shows.
-        last.update(n.split()[-1] for n in _attrs(provider, "last") if n.strip())
+        last.update(n.split()[-1] for n in faker_names(locale, "last") if n.strip())
     keep = re.compile(rf"^{_WORD}$")
 
     def kept(names: set[str]) -> frozenset[str]:
-        return frozenset(n for n in names if keep.match(n) and n not in _NOT_NAMES)
+        return frozenset(n for n in names if keep.match(n) and n not in NOT_NAMES)
 
     return NameLists(kept(first), kept(last), kept(middle))
 

@@ -11,10 +11,11 @@ more characters before an honorific ("田中さん").
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+
+from arena.pipeline.scrub_names import faker_names
 
 HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3005"
 KANA = "\u3040-\u30ff"
@@ -85,13 +86,8 @@ class CJKLists:
 
 
 def cjk_lists(language: CJKLanguage) -> CJKLists:
-    surnames: set[str] = set()
-    given: set[str] = set()
-    for locale in language.locales:
-        provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
-        surnames.update(provider.last_names)
-        for attr in ("first_names", "first_names_male", "first_names_female"):
-            given.update(getattr(provider, attr, ()) or ())
+    surnames = set().union(*(faker_names(locale, "last") for locale in language.locales))
+    given = set().union(*(faker_names(locale, "first") for locale in language.locales))
     return CJKLists(
         language,
         frozenset(surnames),

@@ -18,7 +18,6 @@ This module gathers them all behind ``find_script_names``.
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import re
 import unicodedata
@@ -26,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 
+from arena.pipeline.scrub_names import faker_names
 from arena.pipeline.scrub_names_cjk import (
     CJK_LANGUAGES,
     HAN,
@@ -115,13 +115,8 @@ def _key(word: str, table: dict[int, str | None], changes: re.Pattern[str]) -> s
 
 
 def _spaced_lists(script: SpacedScript) -> SpacedLists:
-    first: set[str] = set()
-    last: set[str] = set()
-    for locale in script.locales:
-        provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
-        for kind, names in (("first", first), ("last", last)):
-            for attr in (f"{kind}_names", f"{kind}_names_male", f"{kind}_names_female"):
-                names.update(getattr(provider, attr, ()) or ())
+    first = set().union(*(faker_names(locale, "first") for locale in script.locales))
+    last = set().union(*(faker_names(locale, "last") for locale in script.locales))
     table = _key_table(script.marks)
     changes = re.compile("[" + "".join(re.escape(chr(c)) for c in table) + "]")
     # Both the list's spelling and its NFC form: Devanagari's nukta letters ("ज़") differ.
@@ -237,11 +232,9 @@ class ThaiLists:
 
 
 def _thai_lists() -> ThaiLists:
-    provider = importlib.import_module("faker.providers.person.th_TH").Provider
-    first = frozenset(provider.first_names) | frozenset(provider.first_names_male)
-    first |= frozenset(provider.first_names_female)
+    first = faker_names("th_TH", "first")
     lengths = tuple(sorted({len(n) for n in first}, reverse=True))
-    return ThaiLists(first, frozenset(provider.last_names), lengths)
+    return ThaiLists(first, faker_names("th_TH", "last"), lengths)
 
 
 def _thai_first(word: str, lists: ThaiLists) -> tuple[int, bool] | None:
