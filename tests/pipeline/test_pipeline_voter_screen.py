@@ -2,7 +2,9 @@
 written through the store API, one adversary who always votes for the weakest model, flagged
 under the identity that gives it away (its session, or its IP), the clean-battle export, the
 CLI export and the conversation export leaving its votes out, and a later screen replacing
-the flags. Honest voters behind one shared IP stay unflagged."""
+the flags. Honest voters behind one shared IP stay unflagged, and behind a flagged shared IP
+an honest session the screen cleared keeps its votes. Session flags hold after expired
+sessions are purged. Stored p-values: flagged exactly when p_value <= alpha."""
 
 from __future__ import annotations
 
@@ -10,11 +12,13 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import arena.pipeline.voter_screen as voter_screen
 from arena.cli import app
 from arena.pipeline.voter_screen import load_votes, run_voter_screen
 from arena.ratings.errors import RatingInputError
@@ -23,10 +27,13 @@ from arena.store.conversation_export import iter_release_battles
 from arena.store.conversations import add_message
 from arena.store.db import Database
 from arena.store.export import clean_battles
-from arena.store.sessions import create_session
+from arena.store.models import utcnow
+from arena.store.pipeline_tables import VOTER_KINDS
+from arena.store.sessions import create_session, delete_expired_sessions
 from arena.store.voter_flags import (
     FlaggedIdentities,
     judge_value,
+    list_cleared_sessions,
     list_voter_flags,
     load_flagged_identities,
     session_judge,
@@ -86,10 +93,14 @@ def _arena(
                 session_id=session,
             )
         if adversary is not None:
-            ip, session = adversary(round_)
-            other = ["strong", "middle"][round_ % 2]
-            a, b = ("weak", other) if round_ % 3 else (other, "weak")
-            _battle(db, a, b, "a" if a == "weak" else "b", ip_hash=ip, session_id=session)
+            _weak_vote(db, round_, *adversary(round_))
+
+
+def _weak_vote(db: Database, round_: int, ip: str | None, session: str | None) -> None:
+    """The adversary's vote of a round: "weak" wins a battle against another model."""
+    other = ["strong", "middle"][round_ % 2]
+    a, b = ("weak", other) if round_ % 3 else (other, "weak")
+    _battle(db, a, b, "a" if a == "weak" else "b", ip_hash=ip, session_id=session)
 
 
 def _session(db: Database) -> str:
@@ -286,10 +297,13 @@ def test_a_vote_flagged_under_both_identities_is_excluded_once(voter_db, databas
     ("ip_hash", "session_id", "excluded"),
     [
         ("bad-ip", None, True),
-        ("bad-ip", "any-session", True),
+        ("bad-ip", "any-session", True),  # an untested session goes with its IP
+        ("bad-ip", "cleared-session", False),  # a NAT's honest, tested session stays
         ("good-ip", "bad-session", True),  # rotating IPs do not escape a session flag
+        ("bad-ip", "bad-session", True),
         (None, "bad-session", True),
         ("good-ip", "good-session", False),
+        ("good-ip", "cleared-session", False),
         (None, None, False),
         # A flag holds for its own kind only: an IP hash equal to a flagged session's hash
         # (or the other way round) is another voter.
@@ -297,7 +311,123 @@ def test_a_vote_flagged_under_both_identities_is_excluded_once(voter_db, databas
     ],
 )
 def test_flagged_identities_decide_per_kind(ip_hash, session_id, excluded):
-    flagged = FlaggedIdentities(frozenset({session_judge("bad-session")}), frozenset({"bad-ip"}))
-    assert flagged.excludes(ip_hash, session_id) is excluded
-    assert flagged.flags_hashes(ip_hash, session_judge(session_id)) is excluded
-    assert not FlaggedIdentities().excludes(ip_hash, session_id)
+    flagged = FlaggedIdentities(
+        frozenset({session_judge("bad-session")}),
+        frozenset({"bad-ip"}),
+        frozenset({session_judge("cleared-session")}),
+    )
+    assert flagged.excludes_vote(ip_hash, session_judge(session_id)) is excluded
+    assert not FlaggedIdentities().excludes_vote(ip_hash, session_judge(session_id))
+
+
+def test_session_flags_hold_after_the_sessions_are_purged(voter_db, arena_votes):
+    """Purging expired sessions clears ``votes.session_id``; the stored session hash keeps
+    the adversary's votes out of both exports, and a re-screen flags it again."""
+    first = run_voter_screen(voter_db, alpha=0.01, min_votes=20)
+    adversary = session_judge(arena_votes["adversary"])
+    assert ("session", adversary) in {(f.voter_kind, f.voter_hash) for f in first.flags}
+    before = len(clean_battles(voter_db))
+
+    assert delete_expired_sessions(voter_db, now=utcnow() + timedelta(days=1)) >= 1
+    assert set(load_votes(voter_db).session) == {None, adversary}  # still known
+    counts: dict[str, int] = {}
+    after = clean_battles(voter_db, counts=counts)
+    assert len(after) == before and counts["flagged_excluded"] == first.excluded_votes
+    assert judge_value(adversary) not in {r["judge"] for r in after}
+    assert judge_value(adversary) in {
+        r["judge"] for r in clean_battles(voter_db, include_flagged=True)
+    }
+    excluded: Counter[str] = Counter()
+    released = list(iter_release_battles(voter_db, excluded))
+    assert judge_value(adversary) not in {r.judge for r in released}
+    assert excluded["flagged_voter"] == first.excluded_votes
+
+    again = run_voter_screen(voter_db, alpha=0.01, min_votes=20)
+    assert [(f.voter_kind, f.voter_hash, f.p_value) for f in again.flags] == [
+        (f.voter_kind, f.voter_hash, f.p_value) for f in first.flags
+    ]
+    assert again.excluded_votes == first.excluded_votes and not again.flags_changed
+
+
+ONE_VOTE_SESSIONS = 5
+
+
+def test_behind_a_flagged_nat_ip_only_untested_and_flagged_sessions_leave(voter_db):
+    """One IP (an office NAT) shared by an honest session of ``VOTES_EACH`` votes, an
+    adversary session of twice as many (enough to flag the IP) and one-vote sessions: the
+    IP is flagged, the adversary's session too; the honest session, tested and cleared,
+    keeps its votes; the one-vote sessions (too few votes to be judged) go with the IP."""
+    honest, adversary = _session(voter_db), _session(voter_db)
+    _arena(
+        voter_db,
+        [*_own_identities(voter_db, FEW_HONEST), ("office-nat", honest)],
+        lambda _r: ("office-nat", adversary),
+    )
+    for round_ in range(VOTES_EACH):
+        _weak_vote(voter_db, round_, "office-nat", adversary)
+    rng = np.random.default_rng(5)
+    for i in range(ONE_VOTE_SESSIONS):
+        a, b = ["strong", "middle", "weak"][i % 3], ["middle", "weak", "strong"][i % 3]
+        _battle(
+            voter_db,
+            a,
+            b,
+            _honest_vote(rng, a, b),
+            ip_hash="office-nat",
+            session_id=_session(voter_db),
+        )
+
+    report = run_voter_screen(voter_db, alpha=0.01, min_votes=20)
+
+    flagged = {(f.voter_kind, f.voter_hash) for f in report.flags}
+    assert {("ip", "office-nat"), ("session", session_judge(adversary))} <= flagged
+    assert ("session", session_judge(honest)) not in flagged
+    assert session_judge(honest) in list_cleared_sessions(voter_db)
+    honest_flagged = flagged - {("ip", "office-nat"), ("session", session_judge(adversary))}
+    assert not honest_flagged  # these seeds flag no honest voter by chance
+    assert report.excluded_votes == 2 * VOTES_EACH + ONE_VOTE_SESSIONS
+
+    counts: dict[str, int] = {}
+    kept = clean_battles(voter_db, counts=counts)
+    assert counts["flagged_excluded"] == report.excluded_votes
+    assert sum(r["judge"] == judge_value("office-nat") for r in kept) == VOTES_EACH  # honest
+    excluded: Counter[str] = Counter()
+    list(iter_release_battles(voter_db, excluded))
+    assert excluded["flagged_voter"] == report.excluded_votes
+
+
+def test_stored_p_values_are_flagged_exactly_at_or_below_alpha(voter_db, monkeypatch):
+    """Each identity is screened at alpha/2; what is stored and reported is the p-value
+    adjusted for both (min(2p, 1)), so flagged <=> p_value <= alpha for every tested voter."""
+    screens = []
+    real = voter_screen.screen_voters
+
+    def spy(*args, **kwargs):
+        screens.append(real(*args, **kwargs))
+        return screens[-1]
+
+    monkeypatch.setattr(voter_screen, "screen_voters", spy)
+    adversary = _session(voter_db)
+    _arena(voter_db, _own_identities(voter_db, FEW_HONEST), lambda r: (f"ip-{r % 2}", adversary))
+    alpha = 0.01
+
+    report = run_voter_screen(voter_db, alpha=alpha, min_votes=20)
+
+    assert report.alpha == alpha and report.flags
+    # The screens run per kind in VOTER_KINDS order; each judges its own kind's voters.
+    tested = [
+        v
+        for kind, result in zip(VOTER_KINDS, screens, strict=True)
+        for v in result.verdicts
+        if v.voter.startswith(f"{kind}:")
+    ]
+    assert len(tested) == report.tested_voters
+    stored = {(f.voter_kind, f.voter_hash): f.p_value for f in list_voter_flags(voter_db)}
+    assert stored == {(f.voter_kind, f.voter_hash): f.p_value for f in report.flags}
+    for v in tested:
+        kind, voter = v.voter.split(":", 1)
+        adjusted = min(2 * v.p_value, 1.0)
+        assert v.flagged is (adjusted <= alpha)
+        assert ((kind, voter) in stored) is v.flagged
+        if v.flagged:
+            assert stored[(kind, voter)] == adjusted <= alpha

@@ -18,11 +18,11 @@ from arena.pipeline.release import export_conversations
 from arena.store.battles import create_battle
 from arena.store.conversation_export import iter_release_battles
 from arena.store.conversations import add_message
-from arena.store.export import session_judge
 from arena.store.models import Battle
 from arena.store.pipeline_tables import BattleTag, VoterFlag
 from arena.store.release_opt_outs import is_opted_out, opt_out_session
-from arena.store.sessions import create_session
+from arena.store.sessions import create_session, delete_expired_sessions
+from arena.store.voter_flags import FlaggedVoter, replace_voter_flags, session_judge
 from arena.store.votes import record_vote
 
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
@@ -202,6 +202,32 @@ def test_release_reads_in_batches(db, stocked) -> None:
     whole = [b.battle_id for b in iter_release_battles(db, excluded_big, batch_size=1000)]
     assert small == whole and len(whole) == 7
     assert excluded == excluded_big
+
+
+def test_flags_hold_after_the_purge_and_spare_cleared_sessions_behind_a_flagged_ip(db) -> None:
+    """The release leaves out a flagged session's votes after its session row is purged,
+    and behind a flagged IP keeps only the sessions the screen cleared."""
+    past = datetime.now(UTC) - timedelta(days=2)
+    bad, cleared, untested = (create_session(db, ttl_s=60, now=past).id for _ in range(3))
+    names = {
+        _battle(db, bad): "flagged session",
+        _battle(db, bad, ip_hash="ip-other"): "flagged session, other IP",
+        _battle(db, cleared, ip_hash="nat"): "cleared behind the NAT",
+        _battle(db, untested, ip_hash="nat"): "untested behind the NAT",
+        _battle(db, None, ip_hash="nat"): "no session behind the NAT",
+    }
+    flags = [
+        FlaggedVoter("session", session_judge(bad), 24, 9.0, 1e-6, "test flag", "1"),
+        FlaggedVoter("ip", "nat", 48, 9.0, 1e-6, "test flag", "1"),
+    ]
+    replace_voter_flags(db, flags, cleared_sessions=[session_judge(cleared)], screen_version="1")
+    assert delete_expired_sessions(db) == 3
+
+    excluded: Counter[str] = Counter()
+    released = list(iter_release_battles(db, excluded))
+    assert [names[b.battle_id] for b in released] == ["cleared behind the NAT"]
+    assert released[0].judge == "arena_user_nat"
+    assert excluded == Counter(flagged_voter=4)
 
 
 def test_parquet_loads_with_the_datasets_library(db, stocked, tmp_path, monkeypatch) -> None:

@@ -10,16 +10,18 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from arena.cli import app
 from arena.pipeline.markdown_stats import approx_token_count, markdown_counts
 from arena.store.battles import create_battle, update_battle
 from arena.store.conversations import add_message
-from arena.store.export import clean_battles, export_battles, session_judge
+from arena.store.export import clean_battles, export_battles
 from arena.store.models import utcnow
 from arena.store.pipeline_tables import VoterFlag
-from arena.store.sessions import create_session
+from arena.store.sessions import create_session, delete_expired_sessions
+from arena.store.voter_flags import FlaggedVoter, replace_voter_flags, session_judge
 from arena.store.votes import record_vote
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -289,3 +291,75 @@ def test_flags_exclude_a_vote_by_its_session_or_its_ip(db) -> None:
     judges = {ids[r["question_id"]]: r["judge"] for r in everything}
     assert judges["session, fresh IP 1"] == "arena_user_ip-1"
     assert judges["session, no IP"] == f"arena_user_{session_judge(flagged_session)}"
+
+
+def _voted(db, *, ip_hash, session_id) -> str:
+    b = create_battle(db, mode="battle", model_a="alpha", model_b="beta", session_id=session_id)
+    for conv in (b.conversation_a_id, b.conversation_b_id):
+        add_message(db, conv, role="user", content="Hello there")
+        add_message(db, conv, role="assistant", content="hi")
+    record_vote(db, b.id, "a", ip_hash=ip_hash, session_id=session_id)
+    return b.id
+
+
+def _flag(kind: str, voter_hash: str) -> FlaggedVoter:
+    return FlaggedVoter(kind, voter_hash, 24, 9.0, 1e-4, "test flag", "test")
+
+
+def test_a_session_flag_outlives_the_purge_of_expired_sessions(db) -> None:
+    """Purging expired sessions clears ``votes.session_id``; the session hash stored with
+    the vote keeps a flagged session's votes out, and ``judge`` does not change."""
+    past = utcnow() - timedelta(days=2)
+    flagged, honest = (create_session(db, ttl_s=60, now=past).id for _ in range(2))
+    ids = {
+        _voted(db, ip_hash=None, session_id=flagged): "flagged, no IP",
+        _voted(db, ip_hash="ip-9", session_id=flagged): "flagged, an IP",
+        _voted(db, ip_hash=None, session_id=honest): "honest",
+    }
+    replace_voter_flags(db, [_flag("session", session_judge(flagged))])
+    judges_before = {r["question_id"]: r["judge"] for r in clean_battles(db, include_flagged=True)}
+
+    assert delete_expired_sessions(db) == 2
+    with db.session() as s:
+        assert s.execute(text("SELECT count(*) FROM votes WHERE session_id IS NULL")).scalar() == 3
+
+    counts: dict[str, int] = {}
+    assert [ids[r["question_id"]] for r in clean_battles(db, counts=counts)] == ["honest"]
+    assert counts == {"flagged_excluded": 2}
+    judges_after = {r["question_id"]: r["judge"] for r in clean_battles(db, include_flagged=True)}
+    assert judges_after == judges_before
+    assert set(judges_after.values()) == {
+        f"arena_user_{session_judge(flagged)}",
+        "arena_user_ip-9",
+        f"arena_user_{session_judge(honest)}",
+    }
+
+
+def test_an_ip_flag_spares_the_sessions_the_screen_cleared(db) -> None:
+    """Behind a flagged IP (a NAT), a session the screen tested and cleared keeps its votes;
+    an untested session and a vote without a session go with the IP; a flagged session
+    goes whatever its IP."""
+    cleared, untested, bad = (create_session(db, ttl_s=3600).id for _ in range(3))
+    ids = {
+        _voted(db, ip_hash="nat", session_id=cleared): "cleared session",
+        _voted(db, ip_hash="nat", session_id=untested): "untested session",
+        _voted(db, ip_hash="nat", session_id=None): "no session",
+        _voted(db, ip_hash="nat", session_id=bad): "flagged session",
+        _voted(db, ip_hash="ip-2", session_id=untested): "untested session, other IP",
+    }
+    flags = [_flag("ip", "nat"), _flag("session", session_judge(bad))]
+    replace_voter_flags(
+        db,
+        flags,
+        cleared_sessions=[session_judge(cleared), session_judge(bad)],
+        screen_version="test",
+    )
+    counts: dict[str, int] = {}
+    kept = sorted(ids[r["question_id"]] for r in clean_battles(db, counts=counts))
+    assert kept == ["cleared session", "untested session, other IP"]
+    assert counts == {"flagged_excluded": 3}
+    # A later screen replaces the cleared sessions with the flags: without them the NAT's
+    # flag takes every vote behind it.
+    replace_voter_flags(db, flags)
+    kept = sorted(ids[r["question_id"]] for r in clean_battles(db))
+    assert kept == ["untested session, other IP"]

@@ -30,6 +30,7 @@ TABLES = {
     "redteam_turns",
     "release_opt_outs",
     "replica_settings",
+    "voter_cleared_sessions",
     "voter_flags",
     "votes",
     "workers",

@@ -7,9 +7,10 @@ the battles that stay in have their messages and tags read. Left out, and counte
 
 - ``opted_out``: the battle is ``release_excluded``, or its session (or the voting session)
   is in ``release_opt_outs``;
-- ``flagged_voter``: the anomalous-voter screen flagged the vote's session (as a session)
-  or its IP hash (as an IP): ``arena.store.voter_flags.FlaggedIdentities``, the same rule
-  as the leaderboard;
+- ``flagged_voter``: the anomalous-voter screen flagged the vote's session, or its IP and
+  did not clear its session: ``arena.store.voter_flags.FlaggedIdentities``, the same rule
+  as the leaderboard (on the session hash stored with the vote, so it holds after expired
+  sessions are purged);
 - ``failed_answer``: a shown answer failed or never came (no clean battle, as in
   ``arena.store.export``).
 
@@ -29,7 +30,7 @@ from sqlalchemy import exists, or_, select
 from arena.store.db import Database
 from arena.store.pipeline_tables import BattleTag, ReleaseOptOut
 from arena.store.records import BATTLES, CONVERSATIONS, MESSAGES, VOTES
-from arena.store.voter_flags import load_flagged_identities, session_judge
+from arena.store.voter_flags import load_flagged_identities
 
 EXCLUSION_REASONS = ("opted_out", "flagged_voter", "failed_answer")
 RELEASE_MODES = ("battle", "side_by_side")
@@ -104,7 +105,7 @@ def _votes_query(after: int, limit: int) -> Any:
             VOTES.c.id.label("vote_id"),
             VOTES.c.type,
             VOTES.c.created_at,
-            VOTES.c.session_id,
+            VOTES.c.session_hash,
             VOTES.c.ip_hash,
             BATTLES.c.id.label("battle_id"),
             BATTLES.c.mode,
@@ -167,11 +168,10 @@ def iter_release_battles(
             votes = conn.execute(_votes_query(after, batch_size)).mappings().all()
             kept = []
             for vote in votes:
-                session_hash = session_judge(vote["session_id"])
-                voter = vote["ip_hash"] or session_hash
+                voter = vote["ip_hash"] or vote["session_hash"]
                 if vote["release_excluded"] or vote["opted_out"]:
                     excluded["opted_out"] += 1
-                elif flagged.flags_hashes(vote["ip_hash"], session_hash):
+                elif flagged.excludes_vote(vote["ip_hash"], vote["session_hash"]):
                     excluded["flagged_voter"] += 1
                 else:
                     kept.append((vote, voter))

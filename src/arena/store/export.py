@@ -9,10 +9,11 @@ battle). Fields follow the public layout: ``model_a``, ``model_b``, ``winner`` (
 (``arena pipeline run``) fill ``language``, ``is_code``, ``category_tag`` (the LLM taggers'
 ``criteria_v0.1``, ``if_v0.1``, ``math_v0.1``, ``creative_writing_v0.1``) and ``dedup_tag``;
 untagged battles have ``language`` "unknown" and null tags. Votes the anomalous-voter screen
-excludes (its session flagged as a session, or its IP hash flagged as an IP:
+excludes (its session flagged, or its IP flagged and its session not cleared by the screen:
 ``arena.store.voter_flags.FlaggedIdentities``) are left out unless ``include_flagged``.
-``judge`` is the voter's keyed IP hash, else a hash of the session id — never the session
-id, which is the visitor's cookie.
+``judge`` is the voter's keyed IP hash, else the session's hash stored with the vote (it
+outlives the purge of expired sessions) — never the session id, which is the visitor's
+cookie.
 
 Conversations hold, per turn, the user message and the *newest* answer (older answers were
 regenerated). A battle where one of those answers failed (or never came) is no clean battle
@@ -34,7 +35,7 @@ from arena.atomic_files import write_atomic, write_jsonl
 from arena.store.battle_tags import tags_for_battles
 from arena.store.db import Database
 from arena.store.models import Battle, Conversation, Message, Vote
-from arena.store.voter_flags import FlaggedIdentities, load_flagged_identities, session_judge
+from arena.store.voter_flags import FlaggedIdentities, load_flagged_identities
 
 WINNERS = {"a": "model_a", "b": "model_b", "tie": "tie", "bothbad": "tie (bothbad)"}
 FORMATS = ("jsonl", "parquet")
@@ -122,8 +123,8 @@ def _sum_counts(texts: list[str], counter: Callable[[str], dict]) -> dict[str, d
 
 
 def _voter(vote: Vote) -> str:
-    """The voter part of ``judge``: keyed IP hash, else the session's hash."""
-    return vote.ip_hash or session_judge(vote.session_id) or "anonymous"
+    """The voter part of ``judge``: keyed IP hash, else the session's stored hash."""
+    return vote.ip_hash or vote.session_hash or "anonymous"
 
 
 def tag_fields(tags: dict[str, Any]) -> dict[str, Any]:
@@ -185,7 +186,7 @@ def _row(battle: Battle, vote: Vote, tags: dict[str, Any] | None = None) -> dict
 
 
 def flagged_voters(db: Database) -> FlaggedIdentities:
-    """The flagged session and IP hashes whose votes the export leaves out by default."""
+    """The flags (and cleared sessions) that decide which votes the export leaves out."""
     return load_flagged_identities(db)
 
 
@@ -197,8 +198,8 @@ def iter_clean_battles(
     include_flagged: bool = False,
     counts: dict[str, int] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Clean-battle rows in vote order, read in batches so memory stays flat. Votes whose
-    session or IP is flagged are skipped unless ``include_flagged``;
+    """Clean-battle rows in vote order, read in batches so memory stays flat. Votes the
+    flags exclude (``FlaggedIdentities.excludes_vote``) are skipped unless ``include_flagged``;
     ``counts["flagged_excluded"]`` (when a dict is given) says how many (each vote once)."""
     flagged = FlaggedIdentities() if include_flagged else flagged_voters(db)
     if counts is not None:
@@ -221,7 +222,9 @@ def iter_clean_battles(
             query = query.where(Battle.leaked.is_(False))
         with db.session(read_only=True) as session:
             pairs = session.execute(query).all()
-            kept = [(v, b) for v, b in pairs if not flagged.excludes(v.ip_hash, v.session_id)]
+            kept = [
+                (v, b) for v, b in pairs if not flagged.excludes_vote(v.ip_hash, v.session_hash)
+            ]
             if counts is not None:
                 counts["flagged_excluded"] += len(pairs) - len(kept)
             tags = tags_for_battles(session, [b.id for _, b in kept])

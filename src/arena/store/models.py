@@ -359,6 +359,10 @@ class Vote(Base):
         ForeignKey("arena_sessions.id", ondelete="SET NULL")
     )
     ip_hash: Mapped[str | None] = mapped_column(SafeString(64))
+    # The voting session's one-way hash (``voter_flags.session_judge``), written with the
+    # vote: it outlives the session row (purging expired sessions clears ``session_id``), so
+    # a voter flagged by session stays flagged after the purge.
+    session_hash: Mapped[str | None] = mapped_column(SafeString(64))
 
 
 # The pipeline's tables share this metadata (migrations are compared against all of it).

@@ -1,4 +1,5 @@
-"""Tables the data pipeline writes: tags per battle, flagged voters, release opt-outs.
+"""Tables the data pipeline writes: tags per battle, flagged voters and the sessions the
+voter screen cleared, release opt-outs.
 
 Each tag row records the tagger that computed it and its version, so ``arena pipeline run``
 re-runs only what is new or whose tagger changed. Flags name a voter by a keyed hash (the
@@ -51,6 +52,17 @@ class VoterFlag(Base):
     reason: Mapped[str] = mapped_column(SafeText)
     screen_version: Mapped[str] = mapped_column(SafeString(32))
     flagged_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class VoterClearedSession(Base):
+    """A session the newest screen tested (it had enough votes) and did not flag: a flag on
+    an IP it shares (a NAT) does not take its votes out (``FlaggedIdentities``)."""
+
+    __tablename__ = "voter_cleared_sessions"
+
+    session_hash: Mapped[str] = mapped_column(SafeString(64), primary_key=True)
+    screen_version: Mapped[str] = mapped_column(SafeString(32))
+    screened_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ReleaseOptOut(Base):

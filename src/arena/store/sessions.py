@@ -69,7 +69,9 @@ def get_session(
 
 
 def delete_expired_sessions(db: Database, *, now: datetime | None = None) -> int:
-    """Drop expired sessions (their battles and votes stay; their session link is cleared)."""
+    """Drop expired sessions. Their battles and votes stay and lose the session link; a
+    vote keeps its session's one-way hash (``votes.session_hash``), so the voter screen's
+    session flags still find it."""
     with db.session() as session:
         result = session.execute(
             delete(ArenaSession).where(ArenaSession.expires_at <= (now or utcnow()))

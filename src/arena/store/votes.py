@@ -28,6 +28,7 @@ from arena.store.records import (
     TWO_MODEL_MODES,
     VOTES,
 )
+from arena.store.voter_flags import session_judge
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +138,7 @@ def record_vote(
                     "type": vote,
                     "created_at": now,
                     "session_id": session_id,
+                    "session_hash": session_judge(session_id),
                     "ip_hash": ip_hash,
                 },
             )
