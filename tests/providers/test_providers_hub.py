@@ -115,6 +115,7 @@ def test_default_registry_tops_up_with_demo_models_below_two(tiny_model_path, hu
     assert public_name("Qwen/Qwen2.5-0.5B-Instruct") == "qwen2.5-0.5b-instruct"
 
 
+@pytest.mark.timeout(900)  # the start-up wait below may take up to 360 s on a busy machine
 def test_arena_serve_with_no_registry_battles_between_cached_hub_models(
     tiny_model_path, hub_cache, tmp_path
 ):
@@ -159,9 +160,14 @@ def test_arena_serve_with_no_registry_battles_between_cached_hub_models(
                 return False
             return models == {"tiny-a", "tiny-b"}  # both loaded (probed healthy)
 
-        # Starting imports torch and loads two models: slow on a busy machine.
+        # Starting imports torch and loads two models: slow on a busy machine (over 120 s
+        # was seen with the two cores loaded 9 deep), so this wait is longer than most.
         try:
-            wait_until(both_models_offered, what="both hub models to be offered")
+            wait_until(
+                both_models_offered,
+                timeout_s=3 * PROCESS_DEADLINE_S,
+                what="both hub models to be offered",
+            )
         except AssertionError as e:
             # The server's own log lines (health probe failures among them), not the noise.
             lines = [x for x in log.read_text().splitlines() if " arena." in x]
