@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 
@@ -40,6 +39,7 @@ from arena.pipeline.anomalous_voters import (
     check_parameters,
     screen_voters,
 )
+from arena.pipeline.voter_screen_report import KIND_NAMES, IdentityScreen, VoterScreenReport
 from arena.store.db import Database
 from arena.store.leaderboard_sets import mark_pipeline_changed
 from arena.store.models import Battle, Vote
@@ -54,7 +54,6 @@ from arena.store.voter_flags import (
 _BATCH = 50_000
 _TWO_MODEL_MODES = ("battle", "side_by_side")
 _WINNERS = {"a": "model_a", "b": "model_b", "tie": "tie", "bothbad": "tie (bothbad)"}
-_KIND_NAMES = {"session": "session", "ip": "IP"}
 _OTHER_KIND = {"session": "ip", "ip": "session"}
 
 
@@ -75,107 +74,6 @@ class StoredVotes:
     def identities(self, kind: str) -> list[str | None]:
         """Each vote's identity of ``kind`` ("session" or "ip")."""
         return self.session if kind == "session" else self.ip
-
-
-@dataclass(frozen=True)
-class IdentityScreen:
-    """The screen of one grouping: votes that have this identity, how many distinct ones,
-    how many had enough votes to be judged, how many were flagged, and at what alpha."""
-
-    voter_kind: str
-    votes: int
-    voters: int
-    tested_voters: int
-    flagged_voters: int
-    alpha: float
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class VoterScreenReport:
-    """What a screen did: how many votes and voter identities it judged (sessions and IPs
-    counted apart), whom it flagged under which identity and why, and how many votes leave
-    the ratings (``excluded_votes``: a vote flagged under both identities counts once)."""
-
-    votes: int
-    voters: int
-    tested_voters: int
-    excluded_votes: int
-    flags: tuple[FlaggedVoter, ...]
-    by_test: tuple[tuple[str, int], ...]
-    alpha: float
-    min_votes: int
-    anonymous_votes: int = 0
-    skipped: str | None = None
-    version: str = SCREEN_VERSION
-    flags_changed: bool = False
-    by_kind: tuple[IdentityScreen, ...] = ()
-
-    @property
-    def flagged_voters(self) -> int:
-        return len(self.flags)
-
-    @property
-    def flagged_by_kind(self) -> dict[str, int]:
-        """Flags per ``voter_kind``, every kind named (0 where none)."""
-        counts = Counter(f.voter_kind for f in self.flags)
-        return {kind: counts.get(kind, 0) for kind in VOTER_KINDS}
-
-    def __str__(self) -> str:
-        return self.summary()
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: the counts, per identity too, and each flag with its reason (no
-        timestamps)."""
-        return {
-            "votes": self.votes,
-            "voters": self.voters,
-            "tested_voters": self.tested_voters,
-            "flagged_voters": self.flagged_voters,
-            "flagged_by_kind": self.flagged_by_kind,
-            "excluded_votes": self.excluded_votes,
-            "anonymous_votes": self.anonymous_votes,
-            "by_test": dict(self.by_test),
-            "by_kind": {
-                k.voter_kind: {
-                    "votes": k.votes,
-                    "voters": k.voters,
-                    "tested_voters": k.tested_voters,
-                    "flagged_voters": k.flagged_voters,
-                    "alpha": k.alpha,
-                    "note": k.note,
-                }
-                for k in self.by_kind
-            },
-            "alpha": self.alpha,
-            "min_votes": self.min_votes,
-            "skipped": self.skipped,
-            "version": self.version,
-            "flags_changed": self.flags_changed,
-            "flags": [
-                {
-                    "voter_kind": f.voter_kind,
-                    "voter_hash": f.voter_hash,
-                    "votes": f.votes,
-                    "p_value": f.p_value,
-                    "reason": f.reason,
-                }
-                for f in self.flags
-            ],
-        }
-
-    def summary(self) -> str:
-        """One line for people: counts per identity, votes excluded, reasons by test."""
-        if self.skipped:
-            return f"voter screen skipped: {self.skipped}"
-        tests = ", ".join(f"{n} {test}" for test, n in self.by_test) or "none"
-        kinds = ", ".join(f"{n} by {_KIND_NAMES[k]}" for k, n in self.flagged_by_kind.items())
-        return (
-            f"voter screen: {self.flagged_voters} of {self.tested_voters} voters with at least "
-            f"{self.min_votes} votes flagged at alpha {self.alpha:g} ({kinds}; sessions and "
-            f"IPs screened apart at alpha/2 each); {self.excluded_votes} of {self.votes} votes "
-            f"excluded; by test: {tests}"
-        )
 
 
 def load_votes(db: Database) -> StoredVotes:
@@ -244,7 +142,7 @@ def _screen_identity(
     mine, other = votes.identities(kind), votes.identities(_OTHER_KIND[kind])
     with_identity = sum(v is not None for v in mine)
     if not with_identity:
-        note = f"no votes with a known {_KIND_NAMES[kind]}"
+        note = f"no votes with a known {KIND_NAMES[kind]}"
         return _KindResult(IdentityScreen(kind, 0, 0, 0, 0, alpha, note), [], Counter(), [])
     prefix = f"{kind}:"
     labels = [
@@ -299,7 +197,7 @@ def _skip_reason(screens: list[IdentityScreen]) -> str:
     unique = list(dict.fromkeys(notes))
     if len(unique) == 1:
         return unique[0]
-    return "; ".join(f"{_KIND_NAMES[s.voter_kind]}: {s.note}" for s in screens if s.note)
+    return "; ".join(f"{KIND_NAMES[s.voter_kind]}: {s.note}" for s in screens if s.note)
 
 
 def run_voter_screen(
