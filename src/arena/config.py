@@ -169,6 +169,12 @@ class Settings(BaseSettings):
         description="Registry model that decides judge-goal challenges; challenges of that "
         "kind are left out of the game without one.",
     )
+    redteam_preliminary_rounds: int = Field(
+        default=10,
+        ge=1,
+        description="Red-team boards mark a player, model or challenge with fewer rated rounds "
+        "than this as preliminary.",
+    )
     pair_sampling: str = Field(
         default="weighted",
         pattern="^(weighted|active)$",

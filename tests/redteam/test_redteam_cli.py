@@ -130,6 +130,17 @@ def test_leaderboard_marks_preliminary_members_and_codes_its_warnings(store, tmp
     assert document["warnings"] == payload["warnings"]
     assert document["warning_codes"] == payload["warning_codes"]
 
+    # A lower threshold: three rounds are enough, and nobody is preliminary any more.
+    code, out, _ = invoke("redteam", "leaderboard", "--database-url", store.url, "--format",
+                          "json", "--preliminary-rounds", "3")  # fmt: skip
+    assert code == 0, out
+    payload = json.loads(out)
+    assert payload["preliminary_rounds"] == 3
+    assert not any(p["preliminary"] for p in payload["players"])
+    code, _, err = invoke("redteam", "leaderboard", "--database-url", store.url,
+                          "--preliminary-rounds", "0")  # fmt: skip
+    assert code == 2 and "--preliminary-rounds" in err
+
 
 def test_leaderboard_with_no_ended_round_says_so(store, tmp_path):
     code, out, err = invoke("redteam", "leaderboard", "--database-url", store.url)

@@ -163,6 +163,23 @@ def test_warnings_carry_a_code_and_members_with_few_rounds_are_preliminary(arena
     assert [(c["rounds"], c["preliminary"]) for c in payload["challenges"]] == [(15, False)]
 
 
+def test_the_preliminary_threshold_is_a_setting(arena_server, tmp_path: Path):
+    path = tmp_path / "challenges.yaml"
+    path.write_text(CHALLENGES)
+    providers = [ScriptedProvider("soft", reply=_echo), ScriptedProvider("stern", reply="No.")]
+    settings = {"redteam_challenges_path": path, "leaderboard_refresh_s": 0,
+                "redteam_preliminary_rounds": 2}  # fmt: skip
+    server = arena_server(providers, settings=settings)
+    challenge = phrase_challenge("pirate", ("soft", "stern"))
+    for i, (model, won) in enumerate([("soft", True), ("stern", False), ("soft", False)]):
+        play_round(server.db, player_id="c" * 64, model=model, challenge=challenge,
+                   prompts=[f"try {i}"], won=won)  # fmt: skip
+    payload = _board(server.client())
+    assert payload["preliminary_rounds"] == 2
+    models = {m["name"]: (m["rounds"], m["preliminary"]) for m in payload["models"]}
+    assert models == {"soft": (2, False), "stern": (1, True)}
+
+
 def test_the_route_is_in_the_openapi_schema(arena):
     schema = arena.client().get("/openapi.json").json()
     route = schema["paths"]["/api/redteam/leaderboard"]["get"]

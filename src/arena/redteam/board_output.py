@@ -29,6 +29,7 @@ from arena.redteam.boards_from_store import (
     boards_payload,
     load_store_boards,
 )
+from arena.redteam.ratings import PRELIMINARY_ROUNDS
 
 BOARD_TITLES = {
     "players": "Players (strongest attacker first)",
@@ -148,7 +149,13 @@ def _check_out(out: Path | None) -> None:
 
 
 def run_leaderboard(
-    *, url: str, fmt: str, out: Path | None, confidence: float, include_duplicates: bool
+    *,
+    url: str,
+    fmt: str,
+    out: Path | None,
+    confidence: float,
+    include_duplicates: bool,
+    preliminary_rounds: int = PRELIMINARY_ROUNDS,
 ) -> None:
     """The command: check the inputs (exit 2 with the reason), fit, print, write."""
     from arena.pipeline.release import check_database
@@ -159,7 +166,12 @@ def run_leaderboard(
     check_database(url)
     db = Database(url)
     try:
-        fitted = load_store_boards(db, confidence=confidence, include_duplicates=include_duplicates)
+        fitted = load_store_boards(
+            db,
+            confidence=confidence,
+            include_duplicates=include_duplicates,
+            preliminary_rounds=preliminary_rounds,
+        )
     finally:
         db.dispose()
     document = artifact_document(fitted, confidence)

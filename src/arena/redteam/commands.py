@@ -47,6 +47,12 @@ def register(app: typer.Typer) -> None:
             "--include-duplicates",
             help="Count every win of a repeated attack (by default the first one only).",
         ),
+        preliminary_rounds: int = typer.Option(
+            10,
+            "--preliminary-rounds",
+            min=1,
+            help="Mark members with fewer rated rounds than this as preliminary.",
+        ),
     ) -> None:
         """Fit and show the three red-team boards from the stored rounds."""
         from arena.config import database_url_or_default
@@ -58,6 +64,7 @@ def register(app: typer.Typer) -> None:
             out=out,
             confidence=confidence,
             include_duplicates=include_duplicates,
+            preliminary_rounds=preliminary_rounds,
         )
 
     app.add_typer(redteam_app, name="redteam")

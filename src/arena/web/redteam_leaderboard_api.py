@@ -23,6 +23,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from arena.redteam.boards_from_store import boards_payload, fit_stored_rounds, read_rated_rounds
+from arena.redteam.ratings import PRELIMINARY_ROUNDS
 from arena.store.redteam_rounds import ended_round_count
 from arena.web.leaderboard_payload import LeaderboardWarning
 from arena.web.redteam_game import RedTeamGame
@@ -77,11 +78,16 @@ class BoardCache:
     """The last fitted boards, keyed by the count of ended rounds they were read after."""
 
     def __init__(
-        self, game: RedTeamGame, confidence: float = CONFIDENCE, min_interval_s: float = 0.0
+        self,
+        game: RedTeamGame,
+        confidence: float = CONFIDENCE,
+        min_interval_s: float = 0.0,
+        preliminary_rounds: int = PRELIMINARY_ROUNDS,
     ) -> None:
         self.game = game
         self.confidence = confidence
         self.min_interval_s = min_interval_s
+        self.preliminary_rounds = preliminary_rounds
         self._fitted: _Fitted | None = None
         self._lock = anyio.Lock()
 
@@ -103,14 +109,23 @@ class BoardCache:
                 # The count is read before the rounds: a round ending in between is rated now
                 # and refitted once more on the next request, never missed.
                 stored = await store.read(read_rated_rounds, store.db)
-                boards = await in_thread(fit_stored_rounds, stored, confidence=self.confidence)
+                boards = await in_thread(
+                    fit_stored_rounds,
+                    stored,
+                    confidence=self.confidence,
+                    preliminary_rounds=self.preliminary_rounds,
+                )
                 self._fitted = _Fitted(ended, boards_payload(boards))
             return self._fitted.payload
 
 
 def redteam_leaderboard_router(ctx: WebContext, game: RedTeamGame) -> APIRouter:
     router = APIRouter(prefix="/api/redteam", tags=["redteam"], route_class=ctx.route_class)
-    cache = BoardCache(game, min_interval_s=ctx.settings.leaderboard_refresh_s)
+    cache = BoardCache(
+        game,
+        min_interval_s=ctx.settings.leaderboard_refresh_s,
+        preliminary_rounds=ctx.settings.redteam_preliminary_rounds,
+    )
 
     @router.get(
         "/leaderboard",
