@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 MODELS = ("m-one", "m-two")
 # A phrase to say (three turns) and a secret to leak (two turns), against either model.
 CHALLENGES = """
@@ -71,6 +74,30 @@ def attack(client, round_id: str, text: str):  # type: ignore[no-untyped-def]
     response = client.post(f"/api/redteam/rounds/{round_id}/messages", json={"text": text})
     events = parse_sse(response.content) if response.status_code == 200 else []
     return response, events
+
+
+@contextlib.contextmanager
+def message_streaming(client, round_id: str, text: str = "go"):  # type: ignore[no-untyped-def]
+    """Send ``text`` from a background thread and yield once its answer is streaming; on
+    leaving, wait for the answer to end (asserted)."""
+    url = f"/api/redteam/rounds/{round_id}/messages"
+    streaming, finished = threading.Event(), threading.Event()
+
+    def send() -> None:
+        headers = {"X-CSRF-Token": client.csrf}
+        with client.http.stream("POST", url, json={"text": text}, headers=headers) as r:
+            for _ in r.iter_bytes():
+                streaming.set()
+        finished.set()
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    try:
+        assert streaming.wait(30), "the answer never started streaming"
+        yield
+    finally:
+        thread.join(60)
+    assert finished.is_set()
 
 
 def event(events, name: str) -> dict:  # type: ignore[no-untyped-def]

@@ -16,6 +16,7 @@ from support.redteam_game import (
     event,
     judge_reply,
     lockpick_model,
+    message_streaming,
     start_round,
 )
 from support.web_fakes import ArenaClient, ScriptedProvider
@@ -227,8 +228,6 @@ def test_before_the_end_nothing_depends_on_the_drawn_model(game):
 
 
 def test_a_second_message_while_one_streams_is_refused(game):
-    import threading
-
     slow = [
         ScriptedProvider("m-one", reply="word " * 400, interval_s=0.01),
         ScriptedProvider("m-two", reply="word " * 400, interval_s=0.01),
@@ -236,27 +235,10 @@ def test_a_second_message_while_one_streams_is_refused(game):
     arena = game(slow)
     client = _client(arena)
     view = start_round(client)
-    streaming = threading.Event()
-    finished = threading.Event()
-
-    def first_message() -> None:
-        headers = {"X-CSRF-Token": client.csrf}
-        url = f"/api/redteam/rounds/{view['round_id']}/messages"
-        with client.http.stream("POST", url, json={"text": "go"}, headers=headers) as r:
-            for _ in r.iter_bytes():
-                streaming.set()
-        finished.set()
-
-    thread = threading.Thread(target=first_message)
-    thread.start()
-    try:
-        assert streaming.wait(30)
+    with message_streaming(client, view["round_id"]):
         response, _ = attack(client, view["round_id"], "again")
         assert response.status_code == 409
         assert response.json()["error"]["code"] == "turn_in_progress"
-    finally:
-        thread.join(60)
-    assert finished.is_set()
     state = client.get(f"/api/redteam/rounds/{view['round_id']}").json()
     assert state["turns_used"] == 1
 

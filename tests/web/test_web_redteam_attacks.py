@@ -22,6 +22,7 @@ from support.redteam_game import (
     echo,
     event,
     lockpick_model,
+    message_streaming,
     put_nickname,
     start_round,
 )
@@ -131,27 +132,11 @@ def test_giving_up_while_an_answer_streams_is_refused_then_allowed(game):
     arena = game(slow)
     client = arena.client()
     view = start_round(client)
-    streaming, finished = threading.Event(), threading.Event()
-
-    def first_message() -> None:
-        url = f"/api/redteam/rounds/{view['round_id']}/messages"
-        headers = {"X-CSRF-Token": client.csrf}
-        with client.http.stream("POST", url, json={"text": "go"}, headers=headers) as r:
-            for _ in r.iter_bytes():
-                streaming.set()
-        finished.set()
-
-    thread = threading.Thread(target=first_message)
-    thread.start()
-    try:
-        assert streaming.wait(30)
+    with message_streaming(client, view["round_id"]):
         refused = client.post(f"/api/redteam/rounds/{view['round_id']}/end")
         assert refused.status_code == 409
         assert refused.json()["error"]["code"] == "turn_in_progress"
         assert refused.json()["error"]["message"].find("m-") == -1
-    finally:
-        thread.join(60)
-    assert finished.is_set()
     given = client.post(f"/api/redteam/rounds/{view['round_id']}/end").json()
     assert given["status"] == "lost" and given["end_reason"] == "gave_up"
     assert given["turns_used"] == 1

@@ -228,8 +228,9 @@ def check_database(url: str) -> None:
         )
 
 
-def release_from_url(url: str, out: Path, fmt: str, phone_regions: Sequence[str]) -> None:
-    """``arena export conversations``: check the inputs, export, say what was written."""
+def scrubber_for_regions(phone_regions: Sequence[str]) -> Scrubber:
+    """The scrubber of every export command, reading phone numbers in ``--phone-region``'s
+    regions; an unknown region is ``typer.BadParameter`` (exit 2) with the reason."""
     import phonenumbers
     import typer
 
@@ -240,11 +241,18 @@ def release_from_url(url: str, out: Path, fmt: str, phone_regions: Sequence[str]
             f"unknown region {', '.join(unknown)}: use two-letter codes such as US, GB, DE",
             param_hint="--phone-region",
         )
+    return Scrubber(phone_regions=regions)
+
+
+def release_from_url(url: str, out: Path, fmt: str, phone_regions: Sequence[str]) -> None:
+    """``arena export conversations``: check the inputs, export, say what was written."""
+    import typer
+
+    scrubber = scrubber_for_regions(phone_regions)
     if Path(out).is_dir():
         raise typer.BadParameter(f"{out} is a directory; give a file name", param_hint="--out")
     check_database(url)
     db = Database(url)
-    scrubber = Scrubber(phone_regions=regions)
     try:
         report = export_conversations(db, Path(out), fmt=fmt, scrubber=scrubber)
     except CardConflict as e:

@@ -267,18 +267,11 @@ def export_redteam_from_url(
     url: str, out: Path, fmt: str, eval_set: Path | None, phone_regions: list[str]
 ) -> None:
     """``arena export redteam``: check the inputs (exit 2 with the reason), export, report."""
-    import phonenumbers
     import typer
 
-    from arena.pipeline.release import check_database
+    from arena.pipeline.release import check_database, scrubber_for_regions
 
-    regions = [r.strip().upper() for r in phone_regions if r.strip()]
-    unknown = [r for r in regions if r not in phonenumbers.SUPPORTED_REGIONS]
-    if unknown:
-        raise typer.BadParameter(
-            f"unknown region {', '.join(unknown)}: use two-letter codes such as US, GB, DE",
-            param_hint="--phone-region",
-        )
+    scrubber = scrubber_for_regions(phone_regions)
     for path, hint in ((out, "--out"), (eval_set, "--eval-set")):
         if path is not None and Path(path).is_dir():
             raise typer.BadParameter(f"{path} is a directory; give a file name", param_hint=hint)
@@ -287,9 +280,7 @@ def export_redteam_from_url(
     check_database(url)
     db = Database(url)
     try:
-        report = export_redteam(
-            db, Path(out), fmt=fmt, eval_set=eval_set, scrubber=Scrubber(phone_regions=regions)
-        )
+        report = export_redteam(db, Path(out), fmt=fmt, eval_set=eval_set, scrubber=scrubber)
     finally:
         db.dispose()
     found = ", ".join(f"{n} {k}" for k, n in sorted(report.scrubbed.items())) or "nothing"

@@ -14,18 +14,9 @@ from arena.training.battle_rows import BattleDataError, BattleSelection, ReadRep
 
 
 def _scrubber(phone_regions: Sequence[str]) -> Any:
-    import phonenumbers
+    from arena.pipeline.release import scrubber_for_regions
 
-    from arena.pipeline.scrub import Scrubber
-
-    regions = [r.strip().upper() for r in phone_regions if r.strip()]
-    unknown = [r for r in regions if r not in phonenumbers.SUPPORTED_REGIONS]
-    if unknown:
-        raise typer.BadParameter(
-            f"unknown region {', '.join(unknown)}: use two-letter codes such as US, GB, DE",
-            param_hint="--phone-region",
-        )
-    return Scrubber(phone_regions=regions)
+    return scrubber_for_regions(phone_regions)
 
 
 def _source(battles: Path | None, database_url: str | None) -> tuple[str, bool]:
