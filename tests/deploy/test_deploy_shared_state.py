@@ -68,7 +68,9 @@ def test_direct_chat_feedback_does_not_make_the_board_stale(db):
 
 def test_the_recompute_lease_is_renewed_while_a_long_recomputation_runs(db, tmp_path, monkeypatch):
     _voted_battle(db)
-    ttl_s = 0.6
+    # Renewed every ttl_s / 3: a lease of 3 s lapses only if a renewal stalls for 2 s (0.6 s
+    # lapsed once on a busy machine, a PostgreSQL write delayed past 0.4 s).
+    ttl_s = 3.0
     real_refresh = build.refresh_artifacts
     contested: list[bool] = []
     renewed_past_ttl = threading.Event()
